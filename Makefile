@@ -1,0 +1,38 @@
+# kvm-exitstat: see README.md.  The module itself is built by Kbuild
+# (make -C $(KDIR) M=$(CURDIR)); this Makefile drives everything else.
+
+KDIR ?= $(CURDIR)/build/linux
+export KDIR
+# Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
+OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
+
+.PHONY: all kernel module clippy selftests host-test check test clean
+.NOTPARALLEL:
+
+all: module
+
+kernel:
+	scripts/build-kernel.sh
+
+module: $(OWN_KERNEL)
+	scripts/build-module.sh
+
+clippy: $(OWN_KERNEL)
+	CLIPPY=1 scripts/build-module.sh
+
+selftests: $(OWN_KERNEL)
+	scripts/build-selftests.sh
+
+host-test:
+	cargo test --locked
+
+check: $(OWN_KERNEL)
+	scripts/check-style.sh
+
+test: host-test check clippy selftests
+	scripts/rig.sh kselftest
+
+clean:
+	rm -rf build target
+	rm -f rust/*.o rust/*.ko rust/*.mod rust/*.mod.c rust/.*.cmd rust/modules.order \
+		rust/.*.d Module.symvers modules.order .*.cmd

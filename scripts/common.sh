@@ -1,0 +1,62 @@
+# Shared by the scripts: paths, toolchain and one-line failures.
+# shellcheck shell=bash
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+CACHE=${KVM_EXITSTAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-exitstat}
+BINDGEN_VERSION=0.73.2
+
+die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+step() {
+	echo "==> $*"
+}
+
+need_cmd() { # command, fix
+	command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"
+}
+
+# The kernel's make, with Debian's rustc-web toolchain (the rustup compiler
+# on PATH has no rust-src) and the pinned bindgen.
+kernel_toolchain() {
+	local debian_pkgs="apt-get install rustc-web rust-web-src rust-web-clippy rustfmt-web clang lld llvm libclang-dev"
+	[ -x /usr/bin/rustc ] || die "/usr/bin/rustc (Debian rustc-web) not found: $debian_pkgs"
+	[ -d /usr/lib/rustlib/src/rust/library ] || die "Rust library source not found: apt-get install rust-web-src"
+	need_cmd clang "$debian_pkgs"
+	need_cmd ld.lld "$debian_pkgs"
+	BINDGEN=${BINDGEN:-$(command -v bindgen || echo "$HOME/.cargo/bin/bindgen")}
+	[ -x "$BINDGEN" ] || die "bindgen not found: cargo install --locked bindgen-cli --version $BINDGEN_VERSION"
+	KMAKE=(make LLVM=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc
+		RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$BINDGEN")
+}
+
+toolchain_id() {
+	/usr/bin/rustc --version
+	"$BINDGEN" --version
+	clang --version | head -n 1
+}
+
+# Runs a long command with its output in a log; on failure prints the first
+# error line and where the log is, not the whole output.
+run_logged() { # log, what, command...
+	local log=$1 what=$2
+	shift 2
+	if ! "$@" >"$log" 2>&1; then
+		local first
+		first=$(grep -m 1 -E '^error|: error:|^ERROR:|: fatal error:' "$log" || tail -n 1 "$log")
+		die "$what failed: ${first:-see log} (full log: $log)"
+	fi
+}
+
+# The kernel tree that `make kernel` built (a symlink into the cache).
+KDIR=${KDIR:-$BUILD/linux}
+
+kdir_built() {
+	[ -f "$KDIR/Module.symvers" ] ||
+		die "no built kernel at $KDIR: run 'make kernel' first, or set KDIR=<built, patched 6.12 tree>"
+	grep -q kvm_exit_stats_register "$KDIR/Module.symvers" ||
+		die "$KDIR lacks the kvm-exitstat patches (no kvm_exit_stats_register in Module.symvers): apply patches/ and rebuild it"
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Boots the patched kernel (L1) on Bochs' emulated Skylake-X CPU, which has
+# VMX, so that kvm_intel runs for real, and runs the scenarios named on the
+# command line (tests/rig/<name>.sh) inside it.  Each scenario reports
+# KX-RESULT lines on the serial console; this script turns them into
+# pass/fail and exits non-zero if anything failed or the machine never
+# finished.  No root needed: the initramfs comes from the kernel's
+# gen_init_cpio and the boot disk from mkfs.vfat, syslinux and mtools.
+#
+# Usage: scripts/rig.sh SCENARIO...      e.g. scripts/rig.sh kselftest
+# Env:   RIG_TIMEOUT (s, default 900), KDIR (default build/linux)
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+[ $# -gt 0 ] || die "usage: scripts/rig.sh SCENARIO... (see tests/rig/)"
+rig_pkgs="apt-get install bochs bochsbios vgabios syslinux mtools dosfstools busybox-static"
+for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; done
+[ -f /usr/share/bochs/BIOS-bochs-latest ] || die "Bochs BIOS not found: $rig_pkgs"
+[ -f /usr/share/vgabios/vgabios.bin ] || die "VGA BIOS not found: $rig_pkgs"
+busybox=/bin/busybox
+file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ! ldd "$busybox" >/dev/null 2>&1 ||
+	die "$busybox is not static: $rig_pkgs"
+for t in "$@"; do
+	[ -f "$REPO/tests/rig/$t.sh" ] || die "no scenario tests/rig/$t.sh"
+done
+
+bzimage=$KDIR/arch/x86/boot/bzImage
+selftest=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
+module=$REPO/rust/kvm_exitstat.ko
+[ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
+[ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
+[ -f "$module" ] || die "no $module: run 'make module'"
+[ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
+
+name=$(IFS=-; echo "$*")
+run=$BUILD/rig/$name
+rm -rf "$run"
+mkdir -p "$run"/l1/{bin,dev,proc,sys,tmp,lib/modules,tests}
+
+# --- the L1 initramfs
+cp "$busybox" "$run/l1/bin/busybox"
+ln -s busybox "$run/l1/bin/sh"
+cp "$REPO/tests/rig/init" "$run/l1/init"
+cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
+cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
+cp "$selftest" "$run/l1/bin/"
+for extra in "$REPO"/tests/rig/stage-*.sh; do
+	[ -e "$extra" ] || continue
+	# shellcheck source=/dev/null
+	. "$extra"
+done
+
+cpio_spec() { # staging dir
+	local dir=$1 p
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	(cd "$dir" && find . -mindepth 1 | sort) | while read -r p; do
+		p=${p#.}
+		if [ -L "$dir$p" ]; then
+			echo "slink $p $(readlink "$dir$p") 0777 0 0"
+		elif [ -d "$dir$p" ]; then
+			echo "dir $p 0755 0 0"
+		else
+			echo "file $p $dir$p $(stat -c %a "$dir$p") 0 0"
+		fi
+	done
+}
+cpio_spec "$run/l1" >"$run/l1.spec"
+"$KDIR/usr/gen_init_cpio" "$run/l1.spec" >"$run/initrd.img"
+
+# --- the boot disk: FAT with syslinux, sized to whole cylinders (16 heads, 63 sectors)
+cat >"$run/syslinux.cfg" <<CFG
+DEFAULT l1
+PROMPT 0
+TIMEOUT 0
+LABEL l1
+  KERNEL bzimage
+  INITRD initrd.img
+  APPEND console=ttyS0,115200 panic=-1 oops=panic loglevel=4 kx.tests=$(IFS=,; echo "$*")
+CFG
+bytes=$(($(stat -c %s "$bzimage") + $(stat -c %s "$run/initrd.img") + 8 * 1024 * 1024))
+cylinders=$(((bytes + 516095) / 516096))
+disk=$run/disk.img
+truncate -s $((cylinders * 516096)) "$disk"
+mkfs.vfat -n KX "$disk" >/dev/null
+syslinux --install "$disk"
+mcopy -i "$disk" "$bzimage" ::/bzimage
+mcopy -i "$disk" "$run/initrd.img" ::/initrd.img
+mcopy -i "$disk" "$run/syslinux.cfg" ::/syslinux.cfg
+
+cat >"$run/bochsrc" <<RC
+memory: guest=1536, host=1536
+cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
+ata0-master: type=disk, path=$disk, mode=flat, cylinders=$cylinders, heads=16, spt=63
+boot: disk
+clock: sync=none, time0=utc
+display_library: rfb, options="timeout=0"
+com1: enabled=1, mode=file, dev=$run/serial.log
+speaker: enabled=0
+log: $run/bochs.log
+panic: action=fatal
+error: action=report
+info: action=ignore
+debug: action=ignore
+RC
+printf 'c\nquit\n' >"$run/bochs.cmds"
+
+# --- boot, and wait for the machine to finish
+step "booting L1 on Bochs (corei7_skylake_x with VMX): $*; console: $run/serial.log"
+rm -f "$disk.lock"
+: >"$run/serial.log"
+start=$SECONDS
+(cd "$run" && exec bochs -q -f bochsrc -rc bochs.cmds </dev/null >bochs.out 2>&1) &
+bochs_pid=$!
+trap 'kill $bochs_pid 2>/dev/null || true' EXIT
+timeout=${RIG_TIMEOUT:-900}
+outcome=""
+while kill -0 $bochs_pid 2>/dev/null; do
+	if grep -q '^KX-DONE' "$run/serial.log"; then
+		outcome=done
+		sleep 2
+		break
+	elif grep -q 'Failed to execute /init' "$run/serial.log"; then
+		outcome="L1 could not run /init: $(grep -m 1 'Failed to execute /init' "$run/serial.log" | tr -d '\r')"
+		break
+	elif grep -q 'Kernel panic' "$run/serial.log"; then
+		outcome="L1 kernel panicked: $(grep -m 1 'Kernel panic' "$run/serial.log" | tr -d '\r')"
+		break
+	elif [ $((SECONDS - start)) -ge "$timeout" ]; then
+		outcome="timed out after $timeout s (last console line: $(tail -n 1 "$run/serial.log" | tr -d '\r'))"
+		break
+	fi
+	sleep 1
+done
+kill $bochs_pid 2>/dev/null || true
+wait $bochs_pid 2>/dev/null || true
+rm -f "$disk.lock"
+if [ -z "$outcome" ]; then
+	# Bochs exits by itself when L1 powers off.
+	if grep -q '^KX-DONE' "$run/serial.log"; then
+		outcome=done
+	else
+		outcome="Bochs exited before L1 finished: $(grep -m 1 -i 'panic' "$run/bochs.log" 2>/dev/null || tail -n 1 "$run/serial.log" | tr -d '\r')"
+	fi
+fi
+elapsed=$((SECONDS - start))
+
+# --- the verdict
+sed -n '/^KX-BOOTED/,$p' "$run/serial.log" | tr -d '\r' | grep -v '^KX-' | sed 's/^/    /' || true
+pass=0 failed=0
+while read -r _ test verdict reason; do
+	echo "$verdict $test: $reason"
+	case $verdict in
+	PASS) pass=$((pass + 1)) ;;
+	SKIP) ;;
+	*) failed=$((failed + 1)) ;;
+	esac
+done < <(tr -d '\r' <"$run/serial.log" | grep '^KX-RESULT')
+if [ "$outcome" != done ]; then
+	echo "FAIL rig: $outcome"
+	failed=$((failed + 1))
+fi
+for t in "$@"; do
+	grep -q "^KX-TEST $t" "$run/serial.log" || { echo "FAIL $t: never ran"; failed=$((failed + 1)); }
+done
+echo "rig ($*): ${elapsed} s"
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
