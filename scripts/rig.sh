@@ -20,8 +20,10 @@ for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; don
 busybox=/bin/busybox
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ! ldd "$busybox" >/dev/null 2>&1 ||
 	die "$busybox is not static: $rig_pkgs"
+scenarios=()
 for t in "$@"; do
 	[ -f "$REPO/tests/rig/$t.sh" ] || die "no scenario tests/rig/$t.sh"
+	scenarios+=("$REPO/tests/rig/$t.sh")
 done
 
 bzimage=$KDIR/arch/x86/boot/bzImage
@@ -32,24 +34,15 @@ module=$REPO/rust/kvm_exitstat.ko
 [ -f "$module" ] || die "no $module: run 'make module'"
 [ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
 
+# A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.
+cpus=1
+grep -q '^# rig: .*cpus=2' "${scenarios[@]}" && cpus=2
 name=$(IFS=-; echo "$*")
 run=$BUILD/rig/$name
 rm -rf "$run"
 mkdir -p "$run"/l1/{bin,dev,proc,sys,tmp,lib/modules,tests}
 
 # --- the L1 initramfs
-cp "$busybox" "$run/l1/bin/busybox"
-ln -s busybox "$run/l1/bin/sh"
-cp "$REPO/tests/rig/init" "$run/l1/init"
-cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
-cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
-cp "$selftest" "$run/l1/bin/"
-for extra in "$REPO"/tests/rig/stage-*.sh; do
-	[ -e "$extra" ] || continue
-	# shellcheck source=/dev/null
-	. "$extra"
-done
-
 cpio_spec() { # staging dir
 	local dir=$1 p
 	echo "nod /dev/console 0600 0 0 c 5 1"
@@ -64,6 +57,43 @@ cpio_spec() { # staging dir
 		fi
 	done
 }
+cp "$busybox" "$run/l1/bin/busybox"
+ln -s busybox "$run/l1/bin/sh"
+cp "$REPO/tests/rig/init" "$run/l1/init"
+cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
+cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
+cp "$selftest" "$run/l1/bin/"
+
+# Copies programs with the shared libraries they load.
+copy_with_libs() { # root, program...
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		for lib in "$f" $(ldd "$f" | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	done
+}
+
+# An L2 guest for the scenarios that say so: QEMU (with KVM) in L1, and the
+# same kernel with a busybox and Debian's cpuid as L2.
+if grep -q '^# rig: l2' "${scenarios[@]}"; then
+	for tool in qemu-system-x86_64 cpuid; do need_cmd "$tool" "$rig_pkgs qemu-system-x86 cpuid"; done
+	mkdir -p "$run"/l2/{bin,dev,proc,sys,tmp} "$run/l1/l2" "$run/l1/usr/share/qemu"
+	cp "$busybox" "$run/l2/bin/busybox"
+	ln -s busybox "$run/l2/bin/sh"
+	cp "$REPO/tests/rig/l2-init" "$run/l2/init"
+	copy_with_libs "$run/l2" "$(command -v cpuid)"
+	cpio_spec "$run/l2" >"$run/l2.spec"
+	"$KDIR/usr/gen_init_cpio" "$run/l2.spec" >"$run/l1/l2/initrd.img"
+	cp "$bzimage" "$run/l1/l2/bzImage"
+	copy_with_libs "$run/l1" "$(command -v qemu-system-x86_64)"
+	mv "$run/l1$(command -v qemu-system-x86_64)" "$run/l1/bin/"
+	cp /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin \
+		/usr/share/qemu/kvmvapic.bin "$run/l1/usr/share/qemu/"
+fi
+
 cpio_spec "$run/l1" >"$run/l1.spec"
 "$KDIR/usr/gen_init_cpio" "$run/l1.spec" >"$run/initrd.img"
 
@@ -89,7 +119,7 @@ mcopy -i "$disk" "$run/syslinux.cfg" ::/syslinux.cfg
 
 cat >"$run/bochsrc" <<RC
 memory: guest=1536, host=1536
-cpu: model=corei7_skylake_x, count=1, ips=100000000, reset_on_triple_fault=0
+cpu: model=corei7_skylake_x, count=$cpus, ips=100000000, reset_on_triple_fault=0
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
@@ -108,7 +138,7 @@ RC
 printf 'c\nquit\n' >"$run/bochs.cmds"
 
 # --- boot, and wait for the machine to finish
-step "booting L1 on Bochs (corei7_skylake_x with VMX): $*; console: $run/serial.log"
+step "booting L1 on Bochs (corei7_skylake_x with VMX, $cpus CPU): $*; console: $run/serial.log"
 rm -f "$disk.lock"
 : >"$run/serial.log"
 start=$SECONDS

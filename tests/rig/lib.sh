@@ -22,3 +22,50 @@ check_dmesg_clean() {
 		result dmesg PASS "no oops, WARN, BUG or lockdep splat"
 	fi
 }
+
+# --- The L2 guest: QEMU with KVM in L1, driven over its serial console.
+
+l2_start() {
+	mkfifo /tmp/l2.in
+	qemu-system-x86_64 -enable-kvm -cpu host -m 192 -smp 1 \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-L /usr/share/qemu -serial stdio -monitor none \
+		-kernel /l2/bzImage -initrd /l2/initrd.img \
+		-append "console=ttyS0 panic=-1 quiet" </tmp/l2.in >/tmp/l2.out 2>&1 &
+	L2_PID=$!
+	exec 3>/tmp/l2.in
+	l2_wait 'L2-READY' 1 600 || fail "L2 did not come up: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
+}
+
+l2_wait() { # pattern, count, timeout in s
+	local waited=0 n
+	while n=$(grep -c "$1" /tmp/l2.out 2>/dev/null); [ "${n:-0}" -lt "$2" ]; do
+		kill -0 "$L2_PID" 2>/dev/null || return 1
+		waited=$((waited + 1))
+		[ $waited -le $(($3 * 2)) ] || return 1
+		sleep 0.5
+	done
+}
+
+# Sends "q"; the answer ("eax=.. ebx=.. ecx=.. edx=..") lands in $L2_ANSWER.
+l2_query() {
+	L2_QUERIES=$((${L2_QUERIES:-0} + 1))
+	echo q >&3
+	l2_wait '^L2-ANSWER' "$L2_QUERIES" 120 ||
+		fail "L2 did not answer query $L2_QUERIES: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
+	L2_ANSWER=$(grep "^L2-ANSWER $L2_QUERIES " /tmp/l2.out | tr -d '\r' | cut -d' ' -f3-)
+	echo "$L2_ANSWER" | grep -q '^eax=0x[0-9a-f]* ebx=0x[0-9a-f]* ecx=0x[0-9a-f]* edx=0x[0-9a-f]*$' ||
+		fail "L2's cpuid gave no answer to query $L2_QUERIES: $(grep -v '^L2-' /tmp/l2.out | tail -n 2 | tr -d '\r' | tr '\n' '|')"
+}
+
+l2_stop() {
+	echo off >&3
+	exec 3>&-
+	wait "$L2_PID"
+}
+
+# "eax=0x.. ebx=0x.. ecx=0x.. edx=0x.." -> "exits cycles"
+regs_to_totals() {
+	set -- $(echo "$1" | sed 's/e[a-d]x=//g')
+	echo "$(($4 << 32 | $1)) $(($2 << 32 | $3))"
+}
