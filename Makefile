@@ -6,7 +6,7 @@ export KDIR
 # Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
 OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
 
-.PHONY: all kernel module clippy selftests host-test check test clean
+.PHONY: all kernel module clippy selftests host-test check demo test clean
 .NOTPARALLEL:
 
 all: module
@@ -29,8 +29,13 @@ host-test:
 check: $(OWN_KERNEL)
 	scripts/check-style.sh
 
+# The main job: the seed's experiment on the emulated VMX machine.
+demo: module
+	scripts/rig.sh seed
+
 test: host-test check clippy selftests
-	scripts/rig.sh kselftest
+	scripts/rig.sh kselftest seed
+	scripts/rig.sh unload
 
 clean:
 	rm -rf build target

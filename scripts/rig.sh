@@ -32,7 +32,6 @@ module=$REPO/rust/kvm_exitstat.ko
 [ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
 [ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
 [ -f "$module" ] || die "no $module: run 'make module'"
-[ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
 
 # A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.
 cpus=1
@@ -62,7 +61,10 @@ ln -s busybox "$run/l1/bin/sh"
 cp "$REPO/tests/rig/init" "$run/l1/init"
 cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
 cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
-cp "$selftest" "$run/l1/bin/"
+if grep -q exit_stats_test "${scenarios[@]}"; then
+	[ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
+	cp "$selftest" "$run/l1/bin/"
+fi
 
 # Copies programs with the shared libraries they load.
 copy_with_libs() { # root, program...
