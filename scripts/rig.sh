@@ -18,8 +18,7 @@ for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; don
 [ -f /usr/share/bochs/BIOS-bochs-latest ] || die "Bochs BIOS not found: $rig_pkgs"
 [ -f /usr/share/vgabios/vgabios.bin ] || die "VGA BIOS not found: $rig_pkgs"
 busybox=/bin/busybox
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ! ldd "$busybox" >/dev/null 2>&1 ||
-	die "$busybox is not static: $rig_pkgs"
+file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not static: $rig_pkgs"
 scenarios=()
 for t in "$@"; do
 	[ -f "$REPO/tests/rig/$t.sh" ] || die "no scenario tests/rig/$t.sh"
