@@ -47,10 +47,11 @@ l2_wait() { # pattern, count, timeout in s
 	done
 }
 
-# Sends "q"; the answer ("eax=.. ebx=.. ecx=.. edx=..") lands in $L2_ANSWER.
+# Sends "q [LEAF]"; the answer ("eax=.. ebx=.. ecx=.. edx=..") lands in
+# $L2_ANSWER.
 l2_query() {
 	L2_QUERIES=$((${L2_QUERIES:-0} + 1))
-	echo q >&3
+	echo "q ${1:-}" >&3
 	l2_wait '^L2-ANSWER' "$L2_QUERIES" 120 ||
 		fail "L2 did not answer query $L2_QUERIES: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
 	L2_ANSWER=$(grep "^L2-ANSWER $L2_QUERIES " /tmp/l2.out | tr -d '\r' | cut -d' ' -f3-)

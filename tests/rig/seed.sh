@@ -11,6 +11,11 @@ for i in 1 2 3; do
 	answers="$answers$L2_ANSWER
 "
 done
+others=
+for leaf in 0x4ffffff0 0x4ffffffe; do
+	l2_query $leaf
+	others="$others $leaf:$(echo "$L2_ANSWER" | tr " " _)"
+done
 l2_stop
 echo "L2 console:"
 tr -d '\r' </tmp/l2.out | grep -v '^L2-'
@@ -31,4 +36,14 @@ done <<EOT
 $(printf %s "$answers")
 EOT
 result $KX_NAME PASS "L2 cpuid exits $summary, each with its L1 dmesg line"
+
+KX_NAME=other-leaves
+stock=$(grep '^L2-STOCK' /tmp/l2.out | tr -d '\r' | cut -d' ' -f2-)
+[ -n "$stock" ] || fail "L2 did not report the stock answer"
+for leaf in 0x4ffffff0 0x4ffffffe; do
+	answer=$(echo "$others" | tr ' ' '\n' | grep "^$leaf:" | cut -d: -f2 | tr '_' ' ')
+	[ "$answer" = "$stock" ] ||
+		fail "leaf $leaf answered '$answer' with the module loaded; stock KVM answers '$stock'"
+done
+result $KX_NAME PASS "0x4ffffff0 and 0x4ffffffe give stock KVM's answer ($stock)"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
