@@ -23,8 +23,8 @@ if [ -f "$tree/../applied" ]; then
 	rm "$tree/../applied"
 fi
 mkdir -p "$tree/../patches"
-log=$tree/../build.log
 for p in "$REPO"/patches/*.patch; do
+	log=$tree/../build-$(basename "$p" .patch).log
 	cp "$p" "$tree/../patches/"
 	kept=$tree/../patches/$(basename "$p")
 	patch -s -d "$tree" -p1 <"$kept" || die "$(basename "$p") does not apply"
