@@ -196,7 +196,7 @@ extern "C" fn emulate_cpuid(
 ) -> bool {
     // SAFETY: as in `record_exit`.
     let collector = unsafe { Collector::from_data(data) };
-    let Some(regs) = leaf::answer(leaf, collector.counters.sum()) else {
+    let Some(regs) = leaf::answer(leaf, || collector.counters.sum()) else {
         return false;
     };
     // SAFETY: KVM passes four valid, writable registers.
