@@ -12,9 +12,6 @@ test_bin=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
 log=$BUILD/selftests.log
 mkdir -p "$BUILD"
 run_logged "$log" "kernel headers install" make -C "$KDIR" headers_install
-# The selftests' lib.mk picks its output directory only when it is the
-# top-level make: do not let it see that `make test` called us.
-run_logged "$log" "KVM selftests build" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS \
-	make -C "$KDIR/tools/testing/selftests/kvm" LDFLAGS=-static -j"$(nproc)"
+run_logged "$log" "KVM selftests build" selftests_make "$KDIR" LDFLAGS=-static -j"$(nproc)"
 [ -x "$test_bin" ] || die "the selftests build did not produce $test_bin (log: $log)"
 echo "selftest: $test_bin"

@@ -34,8 +34,7 @@ for p in "$REPO"/patches/*.patch; do
 		"${KMAKE[@]}" -C "$tree" -j"$(nproc)" arch/x86/kvm/ rust/
 	if [ -f "$tree/tools/testing/selftests/kvm/x86_64/exit_stats_test.c" ]; then
 		run_logged "$log" "headers_install with $(basename "$p")" make -C "$tree" headers_install
-		run_logged "$log" "selftests with $(basename "$p")" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS \
-			make -C "$tree/tools/testing/selftests/kvm" -j"$(nproc)"
+		run_logged "$log" "selftests with $(basename "$p")" selftests_make "$tree" -j"$(nproc)"
 	fi
 done
 step "every patch builds on its own"

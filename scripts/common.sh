@@ -54,6 +54,15 @@ run_logged() { # log, what, command...
 # The kernel tree that `make kernel` built (a symlink into the cache).
 KDIR=${KDIR:-$BUILD/linux}
 
+# make for a KVM selftests directory.  The selftests' lib.mk picks its output
+# directory only when it is the top-level make: do not let it see that
+# `make test` called us.
+selftests_make() { # tree, make arguments...
+	local tree=$1
+	shift
+	env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -C "$tree/tools/testing/selftests/kvm" "$@"
+}
+
 kdir_built() {
 	[ -f "$KDIR/Module.symvers" ] ||
 		die "no built kernel at $KDIR: run 'make kernel' first, or set KDIR=<built, patched 6.12 tree>"
