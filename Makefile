@@ -6,7 +6,7 @@ export KDIR
 # Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
 OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
 
-.PHONY: all kernel module clippy selftests host-test check demo test clean
+.PHONY: all kernel module exitstat clippy selftests host-test check demo test clean
 .NOTPARALLEL:
 
 all: module
@@ -17,6 +17,9 @@ kernel:
 module: $(OWN_KERNEL)
 	scripts/build-module.sh
 
+exitstat:
+	scripts/build-exitstat.sh
+
 clippy: $(OWN_KERNEL)
 	CLIPPY=1 scripts/build-module.sh
 
@@ -25,16 +28,18 @@ selftests: $(OWN_KERNEL)
 
 host-test:
 	cargo test --locked
+	cargo clippy --locked --all-targets -- -D warnings
 
 check: $(OWN_KERNEL)
 	scripts/check-style.sh
+	KVM_EXITSTAT_KSRC=$(KDIR) cargo test --locked --test reasons_match_kernel -- --ignored
 
 # The main job: the seed's experiment on the emulated VMX machine.
-demo: module
+demo: module exitstat
 	scripts/rig.sh seed
 
-test: host-test check clippy selftests
-	scripts/rig.sh kselftest seed
+test: host-test check clippy exitstat selftests
+	scripts/rig.sh kselftest seed knobs
 	scripts/rig.sh unload
 
 clean:

@@ -1,12 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Exit totals and the CPUID leaves that report them to the guest.
+//! Exit counters and the CPUID leaves that report them to the guest
+//! (`../shared/design.md`, section 2, in README.md "CPUID leaves").
 //!
 //! Plain `core` code: the kernel module includes it, and on the host it is
-//! the `exitstat` library, unit-tested with `cargo test`.
+//! part of the `exitstat` library, unit-tested with `cargo test`.
 
-/// The leaf that reports the totals over all exits of all vCPUs.
+use crate::reasons::{self, Reason, SLOTS};
+use core::fmt;
+
+/// Totals over all exits of all vCPUs.
 pub const LEAF_TOTALS: u32 = 0x4fff_ffff;
+/// Exits of one reason in the seed layout, total cycles in the four-leaf one.
+pub const LEAF_LAYOUT_SPECIFIC: u32 = 0x4fff_fffe;
+/// Exits of the reason in ECX.
+pub const LEAF_REASON_EXITS: u32 = 0x4fff_fffd;
+/// Cycles of the reason in ECX.
+pub const LEAF_REASON_CYCLES: u32 = 0x4fff_fffc;
+
+/// The basic exit reason of the guest's own query (CPUID).
+const CPUID_REASON: u32 = 10;
 
 /// Exits counted, and the TSC cycles spent handling them.
 #[repr(C)]
@@ -36,6 +49,104 @@ impl core::iter::Sum for ExitCounters {
     }
 }
 
+/// All counters: the totals, and one `ExitCounters` per reason slot
+/// (`reasons::slot`).  The module keeps one per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    /// Over all exits.
+    pub total: ExitCounters,
+    /// Indexed by `reasons::slot`.
+    pub by_reason: [ExitCounters; SLOTS],
+}
+
+impl Counters {
+    /// All zero.
+    pub const ZERO: Self = Self {
+        total: ExitCounters {
+            exits: 0,
+            cycles: 0,
+        },
+        by_reason: [ExitCounters {
+            exits: 0,
+            cycles: 0,
+        }; SLOTS],
+    };
+
+    /// Counts one exit with exit-reason field `exit_reason`.
+    pub fn record(&mut self, exit_reason: u32, cycles: u64) {
+        let one = ExitCounters { exits: 1, cycles };
+        self.total = self.total + one;
+        let slot = &mut self.by_reason[reasons::slot(exit_reason)];
+        *slot = *slot + one;
+    }
+}
+
+/// Where a leaf's figures come from.
+pub trait Counts {
+    /// The totals over all exits.
+    fn total(&self) -> ExitCounters;
+    /// The counters of reason slot `slot` (below `SLOTS`).
+    fn reason(&self, slot: usize) -> ExitCounters;
+}
+
+impl Counts for Counters {
+    fn total(&self) -> ExitCounters {
+        self.total
+    }
+
+    fn reason(&self, slot: usize) -> ExitCounters {
+        self.by_reason[slot]
+    }
+}
+
+/// How leaf `0x4ffffffe` is used; the other leaves are the same in both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Layout {
+    /// The seed's: `0x4ffffffe` gives the exits of the reason in ECX.
+    #[default]
+    Seed = 0,
+    /// `0x4ffffffe` gives the total cycles.
+    FourLeaf = 1,
+}
+
+impl Layout {
+    /// Both layouts.
+    pub const ALL: [Layout; 2] = [Layout::Seed, Layout::FourLeaf];
+
+    /// The name a user writes to select it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Seed => "seed",
+            Layout::FourLeaf => "four-leaf",
+        }
+    }
+
+    /// The layout named `input`, ignoring surrounding white space.
+    pub fn parse(input: &[u8]) -> Option<Self> {
+        let blank = |byte: &u8| byte.is_ascii_whitespace();
+        let start = input.iter().position(|b| !blank(b)).unwrap_or(input.len());
+        let end = input
+            .iter()
+            .rposition(|b| !blank(b))
+            .map_or(start, |last| last + 1);
+        let input = &input[start..end];
+        Self::ALL
+            .into_iter()
+            .find(|layout| layout.name().as_bytes() == input)
+    }
+
+    /// The layout stored as `value` by `Layout as u8`.
+    pub fn from_u8(value: u8) -> Self {
+        if value == Layout::FourLeaf as u8 {
+            Layout::FourLeaf
+        } else {
+            Layout::Seed
+        }
+    }
+}
+
 /// The four registers of a CPUID answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuidRegs {
@@ -57,76 +168,220 @@ const fn high32(value: u64) -> u32 {
     (value >> 32) as u32
 }
 
-/// The answer to a guest's CPUID `leaf`, or `None` for a leaf that KVM
-/// answers as it does without the module.
-///
-/// `finished` gives the exits whose handling has finished; it is called only
-/// for a leaf that is answered.  The query's own CPUID exit is still being
-/// handled and is counted in the exits (as the classroom original did), but
-/// not in the cycles.  ECX is ignored.
-pub fn answer(leaf: u32, finished: impl FnOnce() -> ExitCounters) -> Option<CpuidRegs> {
-    match leaf {
-        LEAF_TOTALS => {
-            let finished = finished();
-            let exits = finished.exits.wrapping_add(1);
-            Some(CpuidRegs {
+/// What a query asked for and the figure it got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    /// The totals (`0x4fffffff`).
+    Totals(ExitCounters),
+    /// The total cycles (`0x4ffffffe`, four-leaf layout).
+    TotalCycles(u64),
+    /// The exits of a reason.
+    ReasonExits(u32, u64),
+    /// The cycles of a reason.
+    ReasonCycles(u32, u64),
+    /// ECX is not an exit reason the SDM defines.
+    Undefined(u32),
+    /// ECX is an exit reason KVM does not handle.
+    Unhandled(u32),
+}
+
+/// The module's answer to one CPUID query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// EAX in.
+    pub leaf: u32,
+    /// What was asked for, and the figure.
+    pub figure: Figure,
+}
+
+impl Answer {
+    /// The registers the guest gets.
+    pub fn regs(&self) -> CpuidRegs {
+        match self.figure {
+            Figure::Totals(totals) => CpuidRegs {
+                eax: low32(totals.exits),
+                ebx: high32(totals.cycles),
+                ecx: low32(totals.cycles),
+                edx: high32(totals.exits),
+            },
+            Figure::TotalCycles(cycles) | Figure::ReasonCycles(_, cycles) => CpuidRegs {
+                ebx: high32(cycles),
+                ecx: low32(cycles),
+                ..CpuidRegs::default()
+            },
+            Figure::ReasonExits(_, exits) => CpuidRegs {
                 eax: low32(exits),
-                ebx: high32(finished.cycles),
-                ecx: low32(finished.cycles),
-                edx: high32(exits),
+                ..CpuidRegs::default()
+            },
+            Figure::Undefined(_) => CpuidRegs {
+                edx: u32::MAX,
+                ..CpuidRegs::default()
+            },
+            Figure::Unhandled(_) => CpuidRegs::default(),
+        }
+    }
+}
+
+struct ReasonInEcx(u32);
+
+impl fmt::Display for ReasonInEcx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match reasons::vmx(self.0).name() {
+            Some(name) => write!(f, "ecx={} ({name})", self.0),
+            None => write!(f, "ecx={:#x}", self.0),
+        }
+    }
+}
+
+/// The per-query log line (without the trailing newline).
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CPUID {:#010x}", self.leaf)?;
+        match self.figure {
+            Figure::Totals(totals) => {
+                write!(f, ": exits={} cycles={}", totals.exits, totals.cycles)
+            }
+            Figure::TotalCycles(cycles) => write!(f, ": cycles={cycles}"),
+            Figure::ReasonExits(reason, exits) => {
+                write!(f, " {}: exits={exits}", ReasonInEcx(reason))
+            }
+            Figure::ReasonCycles(reason, cycles) => {
+                write!(f, " {}: cycles={cycles}", ReasonInEcx(reason))
+            }
+            Figure::Undefined(ecx) => {
+                write!(f, " {}: not an exit reason", ReasonInEcx(ecx))
+            }
+            Figure::Unhandled(reason) => {
+                write!(f, " {}: not handled by KVM", ReasonInEcx(reason))
+            }
+        }
+    }
+}
+
+/// The figure of reason `ecx`: `figure` of its counters if KVM handles it.
+fn per_reason(
+    ecx: u32,
+    counts: &impl Counts,
+    figure: impl FnOnce(ExitCounters) -> Figure,
+) -> Figure {
+    match reasons::vmx(ecx) {
+        Reason::Undefined => Figure::Undefined(ecx),
+        Reason::Unhandled(_) => Figure::Unhandled(ecx),
+        Reason::Handled(_) => figure(counts.reason(reasons::slot(ecx))),
+    }
+}
+
+/// The answer to a guest's CPUID `leaf` with `ecx`, or `None` for a leaf
+/// that KVM answers as it does without the module.
+///
+/// The query's own CPUID exit is still being handled: it is counted in the
+/// exits (total, and CPUID's), as the classroom original did, but not in
+/// the cycles.
+pub fn answer(leaf: u32, ecx: u32, layout: Layout, counts: &impl Counts) -> Option<Answer> {
+    let own_exit = |exits: u64, reason: u32| {
+        if reason == CPUID_REASON {
+            exits.wrapping_add(1)
+        } else {
+            exits
+        }
+    };
+    let reason_exits = |c: ExitCounters| Figure::ReasonExits(ecx, own_exit(c.exits, ecx));
+    let figure = match (leaf, layout) {
+        (LEAF_TOTALS, _) => {
+            let total = counts.total();
+            Figure::Totals(ExitCounters {
+                exits: own_exit(total.exits, CPUID_REASON),
+                cycles: total.cycles,
             })
         }
-        _ => None,
-    }
+        (LEAF_LAYOUT_SPECIFIC, Layout::Seed) | (LEAF_REASON_EXITS, _) => {
+            per_reason(ecx, counts, reason_exits)
+        }
+        (LEAF_LAYOUT_SPECIFIC, Layout::FourLeaf) => Figure::TotalCycles(counts.total().cycles),
+        (LEAF_REASON_CYCLES, _) => per_reason(ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles)),
+        _ => return None,
+    };
+    Some(Answer { leaf, figure })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::{cell::Cell, format, vec::Vec};
 
     fn counters(exits: u64, cycles: u64) -> ExitCounters {
         ExitCounters { exits, cycles }
     }
 
+    /// Counters with `n` exits of reason `n`, 1000 cycles each.
+    fn sample() -> Counters {
+        let mut all = Counters::ZERO;
+        for n in 0..SLOTS as u32 {
+            for _ in 0..n {
+                all.record(n, 1000);
+            }
+        }
+        all
+    }
+
+    fn regs(leaf: u32, ecx: u32, layout: Layout, counts: &Counters) -> CpuidRegs {
+        answer(leaf, ecx, layout, counts).unwrap().regs()
+    }
+
+    const UNDEFINED: CpuidRegs = CpuidRegs {
+        eax: 0,
+        ebx: 0,
+        ecx: 0,
+        edx: u32::MAX,
+    };
+
     #[test]
     fn totals_leaf_layout() {
-        let regs = answer(LEAF_TOTALS, || {
-            counters(0x1234_5678_9abc_def0, 0x0fed_cba9_8765_4321)
-        });
-        assert_eq!(
-            regs,
-            Some(CpuidRegs {
-                eax: 0x9abc_def1,
-                ebx: 0x0fed_cba9,
-                ecx: 0x8765_4321,
-                edx: 0x1234_5678,
-            })
-        );
+        let mut all = Counters::ZERO;
+        all.total = counters(0x1234_5678_9abc_def0, 0x0fed_cba9_8765_4321);
+        let expected = CpuidRegs {
+            eax: 0x9abc_def1,
+            ebx: 0x0fed_cba9,
+            ecx: 0x8765_4321,
+            edx: 0x1234_5678,
+        };
+        for layout in Layout::ALL {
+            for ecx in [0, 10, 35, u32::MAX] {
+                assert_eq!(regs(LEAF_TOTALS, ecx, layout, &all), expected);
+            }
+        }
     }
 
     #[test]
     fn query_counts_its_own_exit() {
-        assert_eq!(
-            answer(LEAF_TOTALS, ExitCounters::default),
-            Some(CpuidRegs {
-                eax: 1,
-                ..CpuidRegs::default()
-            })
-        );
+        let none = Counters::ZERO;
+        for layout in Layout::ALL {
+            assert_eq!(regs(LEAF_TOTALS, 0, layout, &none).eax, 1);
+            assert_eq!(regs(LEAF_REASON_EXITS, 10, layout, &none).eax, 1);
+            assert_eq!(regs(LEAF_REASON_EXITS, 12, layout, &none).eax, 0);
+            assert_eq!(
+                regs(LEAF_REASON_CYCLES, 10, layout, &none),
+                CpuidRegs::default()
+            );
+        }
+        assert_eq!(regs(LEAF_LAYOUT_SPECIFIC, 10, Layout::Seed, &none).eax, 1);
     }
 
     #[test]
     fn own_exit_carries_into_high_half() {
-        let regs = answer(LEAF_TOTALS, || counters(0xffff_ffff, 7)).unwrap();
+        let mut all = Counters::ZERO;
+        all.total = counters(0xffff_ffff, 7);
+        let regs = regs(LEAF_TOTALS, 0, Layout::Seed, &all);
         assert_eq!((regs.edx, regs.eax), (1, 0));
         assert_eq!((regs.ebx, regs.ecx), (0, 7));
     }
 
     #[test]
     fn counters_wrap_instead_of_overflowing() {
-        let regs = answer(LEAF_TOTALS, || counters(u64::MAX, u64::MAX)).unwrap();
+        let mut all = Counters::ZERO;
+        all.total = counters(u64::MAX, u64::MAX);
         assert_eq!(
-            regs,
+            regs(LEAF_TOTALS, 0, Layout::Seed, &all),
             CpuidRegs {
                 eax: 0,
                 ebx: u32::MAX,
@@ -141,23 +396,194 @@ mod tests {
     }
 
     #[test]
-    fn sum_over_cpus() {
-        let per_cpu = [counters(3, 300), counters(0, 0), counters(5, 1_000_000_007)];
+    fn record_counts_total_and_reason() {
+        let mut all = Counters::ZERO;
+        all.record(48, 500);
+        all.record(0x8000_0021, 20);
+        all.record(0x1234, 3);
+        all.record(48, 100);
+        assert_eq!(all.total, counters(4, 623));
+        assert_eq!(all.by_reason[48], counters(2, 600));
+        assert_eq!(all.by_reason[33], counters(1, 20));
+        assert_eq!(all.by_reason[reasons::BEYOND_SLOT], counters(1, 3));
         assert_eq!(
-            per_cpu.into_iter().sum::<ExitCounters>(),
-            counters(8, 1_000_000_307)
-        );
-        assert_eq!(
-            core::iter::empty().sum::<ExitCounters>(),
-            ExitCounters::default()
+            all.by_reason.iter().copied().sum::<ExitCounters>(),
+            all.total
         );
     }
 
     #[test]
-    fn other_leaves_are_left_to_kvm() {
-        for leaf in (0x4fff_fff0..LEAF_TOTALS).chain([0, 1, 0x4000_0000, 0x8000_0000, u32::MAX]) {
-            let not_summed = || -> ExitCounters { panic!("leaf {leaf:#x} summed the counters") };
-            assert_eq!(answer(leaf, not_summed), None, "leaf {leaf:#x}");
+    fn per_reason_leaves_every_ecx() {
+        let all = sample();
+        let mut values: Vec<u32> = (0..=0x1_0001).collect();
+        values.extend([
+            0x7fff_ffff,
+            0x8000_0000,
+            0x8000_0021,
+            0x8000_0022,
+            0x8000_0029,
+        ]);
+        values.extend([0xffff_fffe, u32::MAX]);
+        for ecx in values {
+            let seed_exits = regs(LEAF_LAYOUT_SPECIFIC, ecx, Layout::Seed, &all);
+            for layout in Layout::ALL {
+                let exits = regs(LEAF_REASON_EXITS, ecx, layout, &all);
+                let cycles = regs(LEAF_REASON_CYCLES, ecx, layout, &all);
+                assert_eq!(exits, seed_exits, "ecx {ecx:#x}");
+                match reasons::vmx(ecx) {
+                    Reason::Undefined => {
+                        assert_eq!((exits, cycles), (UNDEFINED, UNDEFINED), "ecx {ecx:#x}")
+                    }
+                    Reason::Unhandled(_) => assert_eq!(
+                        (exits, cycles),
+                        (CpuidRegs::default(), CpuidRegs::default()),
+                        "ecx {ecx:#x}"
+                    ),
+                    Reason::Handled(_) => {
+                        let slot = all.by_reason[ecx as usize];
+                        let own = u64::from(ecx == 10);
+                        assert_eq!(
+                            exits,
+                            CpuidRegs {
+                                eax: (slot.exits + own) as u32,
+                                ..CpuidRegs::default()
+                            }
+                        );
+                        assert_eq!(
+                            cycles,
+                            CpuidRegs {
+                                ebx: high32(slot.cycles),
+                                ecx: low32(slot.cycles),
+                                ..CpuidRegs::default()
+                            }
+                        );
+                    }
+                }
+            }
         }
+    }
+
+    #[test]
+    fn four_leaf_layout_gives_total_cycles() {
+        let mut all = sample();
+        all.total.cycles = 0x0000_0003_0000_0004;
+        for ecx in [0, 10, 35, 0x8000_0021, u32::MAX] {
+            assert_eq!(
+                regs(LEAF_LAYOUT_SPECIFIC, ecx, Layout::FourLeaf, &all),
+                CpuidRegs {
+                    eax: 0,
+                    ebx: 3,
+                    ecx: 4,
+                    edx: 0
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn reason_exits_are_the_low_32_bits() {
+        let mut all = Counters::ZERO;
+        all.by_reason[48] = counters(0x2_0000_0005, 0);
+        assert_eq!(regs(LEAF_REASON_EXITS, 48, Layout::Seed, &all).eax, 5);
+    }
+
+    struct Untouchable;
+
+    impl Counts for Untouchable {
+        fn total(&self) -> ExitCounters {
+            panic!("summed the totals")
+        }
+        fn reason(&self, _: usize) -> ExitCounters {
+            panic!("summed a reason")
+        }
+    }
+
+    #[test]
+    fn other_leaves_are_left_to_kvm() {
+        for leaf in
+            (0x4fff_fff0..LEAF_REASON_CYCLES).chain([0, 1, 0x4000_0000, 0x8000_0000, u32::MAX])
+        {
+            for layout in Layout::ALL {
+                assert_eq!(
+                    answer(leaf, 0, layout, &Untouchable),
+                    None,
+                    "leaf {leaf:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn undefined_and_unhandled_read_no_counter() {
+        for ecx in [5, 35, 0x1_0000, u32::MAX] {
+            for leaf in [LEAF_REASON_EXITS, LEAF_REASON_CYCLES] {
+                assert!(answer(leaf, ecx, Layout::Seed, &Untouchable).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn reads_only_what_the_leaf_reports() {
+        struct OnlyReason(Cell<usize>);
+        impl Counts for OnlyReason {
+            fn total(&self) -> ExitCounters {
+                panic!("summed the totals")
+            }
+            fn reason(&self, slot: usize) -> ExitCounters {
+                self.0.set(slot);
+                counters(1, 2)
+            }
+        }
+        let counts = OnlyReason(Cell::new(0));
+        answer(LEAF_REASON_CYCLES, 48, Layout::Seed, &counts);
+        assert_eq!(counts.0.get(), 48);
+    }
+
+    #[test]
+    fn layout_names() {
+        assert_eq!(Layout::default(), Layout::Seed);
+        for layout in Layout::ALL {
+            assert_eq!(Layout::parse(layout.name().as_bytes()), Some(layout));
+            assert_eq!(Layout::from_u8(layout as u8), layout);
+        }
+        assert_eq!(Layout::parse(b"four-leaf\n"), Some(Layout::FourLeaf));
+        assert_eq!(Layout::parse(b" seed "), Some(Layout::Seed));
+        for bad in [&b""[..], b"Seed", b"four", b"seed four-leaf", b"\xff"] {
+            assert_eq!(Layout::parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn log_lines() {
+        let all = sample();
+        let line = |leaf, ecx, layout| format!("{}", answer(leaf, ecx, layout, &all).unwrap());
+        assert_eq!(
+            line(LEAF_TOTALS, 0, Layout::Seed),
+            format!(
+                "CPUID 0x4fffffff: exits={} cycles={}",
+                all.total.exits + 1,
+                all.total.cycles
+            )
+        );
+        assert_eq!(
+            line(LEAF_REASON_EXITS, 10, Layout::Seed),
+            "CPUID 0x4ffffffd ecx=10 (CPUID): exits=11"
+        );
+        assert_eq!(
+            line(LEAF_REASON_CYCLES, 48, Layout::Seed),
+            "CPUID 0x4ffffffc ecx=48 (EPT_VIOLATION): cycles=48000"
+        );
+        assert_eq!(
+            line(LEAF_LAYOUT_SPECIFIC, 3, Layout::FourLeaf),
+            format!("CPUID 0x4ffffffe: cycles={}", all.total.cycles)
+        );
+        assert_eq!(
+            line(LEAF_LAYOUT_SPECIFIC, 35, Layout::Seed),
+            "CPUID 0x4ffffffe ecx=0x23: not an exit reason"
+        );
+        assert_eq!(
+            line(LEAF_REASON_EXITS, 5, Layout::Seed),
+            "CPUID 0x4ffffffd ecx=5 (IO_SMI): not handled by KVM"
+        );
     }
 }

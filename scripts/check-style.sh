@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Style gates: checkpatch --strict on the series (no errors), rustfmt on the
-# module (including its submodules) and shellcheck-free bash syntax.
+# Rust code.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -15,6 +15,6 @@ step "checkpatch --strict: no errors ($(grep -c ': WARNING:' <<<"$out" || true) 
 
 rustfmt=/usr/bin/rustfmt
 [ -x $rustfmt ] || rustfmt=rustfmt
-"$rustfmt" --check "$REPO/rust/kvm_exitstat.rs" ||
-	die "rust/ is not rustfmt-clean: run $rustfmt rust/kvm_exitstat.rs"
+"$rustfmt" --check "$REPO"/rust/*.rs "$REPO"/tests/host/*.rs ||
+	die "the Rust code is not rustfmt-clean: run $rustfmt rust/*.rs tests/host/*.rs"
 step "rustfmt: clean"

@@ -28,9 +28,11 @@ done
 bzimage=$KDIR/arch/x86/boot/bzImage
 selftest=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
 module=$REPO/rust/kvm_exitstat.ko
+exitstat=$BUILD/exitstat
 [ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
 [ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
 [ -f "$module" ] || die "no $module: run 'make module'"
+[ -x "$exitstat" ] || die "no $exitstat: run 'make exitstat'"
 
 # A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.
 cpus=1
@@ -57,6 +59,7 @@ cpio_spec() { # staging dir
 }
 cp "$busybox" "$run/l1/bin/busybox"
 ln -s busybox "$run/l1/bin/sh"
+cp "$exitstat" "$run/l1/bin/"
 cp "$REPO/tests/rig/init" "$run/l1/init"
 cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
 cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
@@ -82,7 +85,7 @@ copy_with_libs() { # root, program...
 if grep -q '^# rig: l2' "${scenarios[@]}"; then
 	for tool in qemu-system-x86_64 cpuid; do need_cmd "$tool" "$rig_pkgs qemu-system-x86 cpuid"; done
 	mkdir -p "$run"/l2/{bin,dev,proc,sys,tmp} "$run/l1/l2" "$run/l1/usr/share/qemu"
-	cp "$busybox" "$run/l2/bin/busybox"
+	cp "$busybox" "$exitstat" "$run/l2/bin/"
 	ln -s busybox "$run/l2/bin/sh"
 	cp "$REPO/tests/rig/l2-init" "$run/l2/init"
 	copy_with_libs "$run/l2" "$(command -v cpuid)"

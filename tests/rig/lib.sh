@@ -26,6 +26,7 @@ check_dmesg_clean() {
 # --- The L2 guest: QEMU with KVM in L1, driven over its serial console.
 
 l2_start() {
+	rm -f /tmp/l2.in
 	mkfifo /tmp/l2.in
 	qemu-system-x86_64 -enable-kvm -cpu host -m 192 -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot \
@@ -47,14 +48,35 @@ l2_wait() { # pattern, count, timeout in s
 	done
 }
 
-# Sends "q [LEAF]"; the answer ("eax=.. ebx=.. ecx=.. edx=..") lands in
+# Sends a command to L2 and waits for its L2-ANSWER line, which lands in
 # $L2_ANSWER.
-l2_query() {
+l2_command() {
 	L2_QUERIES=$((${L2_QUERIES:-0} + 1))
-	echo "q ${1:-}" >&3
+	echo "$*" >&3
 	l2_wait '^L2-ANSWER' "$L2_QUERIES" 120 ||
-		fail "L2 did not answer query $L2_QUERIES: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
+		fail "L2 did not answer command $L2_QUERIES ($*): $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
 	L2_ANSWER=$(grep "^L2-ANSWER $L2_QUERIES " /tmp/l2.out | tr -d '\r' | cut -d' ' -f3-)
+}
+
+# Sets $STOCK to what stock KVM (no module) answers L2 for an unknown leaf,
+# with ECX=0.
+l2_stock() {
+	STOCK=$(grep '^L2-STOCK' /tmp/l2.out | tr -d '\r' | cut -d' ' -f2-)
+	[ -n "$STOCK" ] || fail "L2 did not report the stock answer"
+}
+
+# Runs exitstat ARGS in L2: its output goes to /tmp/l2-exitstat.out, its
+# exit code to $L2_RC.
+l2_exitstat() {
+	l2_command x "$@"
+	L2_RC=${L2_ANSWER#rc=}
+	tr -d '\r' </tmp/l2.out | awk -v n="$L2_QUERIES" '/^L2-ANSWER /{c++} c == n - 1 && sub(/^L2-X /, "")' >/tmp/l2-exitstat.out
+}
+
+# Sends "q [LEAF [ECX]]"; the answer ("eax=.. ebx=.. ecx=.. edx=..") lands
+# in $L2_ANSWER.
+l2_query() {
+	l2_command q "${1:-}" "${2:-}"
 	echo "$L2_ANSWER" | grep -q '^eax=0x[0-9a-f]* ebx=0x[0-9a-f]* ecx=0x[0-9a-f]* edx=0x[0-9a-f]*$' ||
 		fail "L2's cpuid gave no answer to query $L2_QUERIES: $(grep -v '^L2-' /tmp/l2.out | tail -n 2 | tr -d '\r' | tr '\n' '|')"
 }
@@ -69,4 +91,18 @@ l2_stop() {
 regs_to_totals() {
 	set -- $(echo "$1" | sed 's/e[a-d]x=//g')
 	echo "$(($4 << 32 | $1)) $(($2 << 32 | $3))"
+}
+
+# "eax=0x.. ebx=0x.. ecx=0x.. edx=0x.." -> "eax ebx ecx edx" in decimal
+regs() {
+	set -- $(echo "$1" | sed 's/e[a-d]x=//g')
+	echo "$(($1)) $(($2)) $(($3)) $(($4))"
+}
+
+# The exits and cycles of reason $2 in exitstat table $1 ("0 0" if absent),
+# or of the totals for "total".
+table_row() {
+	awk -v r="$2" '$1 == r && r == "total" { print $2, $4; found = 1 }
+		$1 == r && r != "total" { print $3, $5; found = 1 }
+		END { if (!found) print 0, 0 }' "$1"
 }

@@ -2,6 +2,8 @@
 # The seed's experiment: kvm_exitstat in L1, Debian's cpuid in an L2 Linux
 # guest started with qemu -enable-kvm.  The leaf's values are non-zero and
 # grow from query to query, and L1's dmesg has the matching query lines.
+# Then the per-reason leaves, exitstat in L2 (checked against cpuid on the
+# same leaves), and the host view in L1.
 KX_NAME=seed
 load_exitstat
 l2_start
@@ -12,10 +14,37 @@ for i in 1 2 3; do
 "
 done
 others=
-for leaf in 0x4ffffff0 0x4ffffffe; do
+for leaf in 0x4ffffff0 0x4ffffffb; do
 	l2_query $leaf
-	others="$others $leaf:$(echo "$L2_ANSWER" | tr " " _)"
+	others="$others$leaf $L2_ANSWER
+"
 done
+
+# Reasons an L2 Linux boot and its serial console always cause: external
+# interrupts, CPUID (every query) and port I/O (every line on the console).
+watched="1 10 30"
+for r in $watched; do
+	l2_query 0x4ffffffd "$r"
+	eval "before_$r=\$(regs \"\$L2_ANSWER\")"
+done
+l2_query 0x4ffffffc 10
+cycles_before=$(regs_to_totals "$L2_ANSWER" | cut -d' ' -f2)
+l2_query
+totals_before=$(regs_to_totals "$L2_ANSWER")
+l2_exitstat
+cp /tmp/l2-exitstat.out /tmp/l2-table
+exitstat_rc=$L2_RC
+l2_query
+totals_after=$(regs_to_totals "$L2_ANSWER")
+l2_query 0x4ffffffc 10
+cycles_after=$(regs_to_totals "$L2_ANSWER" | cut -d' ' -f2)
+for r in $watched; do
+	l2_query 0x4ffffffd "$r"
+	eval "after_$r=\$(regs \"\$L2_ANSWER\")"
+done
+l2_exitstat --prom
+cp /tmp/l2-exitstat.out /tmp/l2-prom
+prom_rc=$L2_RC
 l2_stop
 echo "L2 console:"
 tr -d '\r' </tmp/l2.out | grep -v '^L2-'
@@ -28,7 +57,7 @@ while read -r answer; do
 	set -- $(regs_to_totals "$answer")
 	[ "$1" -gt "$prev_exits" ] || fail "query $n: exits $1 after $prev_exits"
 	[ "$2" -gt "$prev_cycles" ] || fail "query $n: cycles $2 after $prev_cycles"
-	dmesg | grep -q -F "CPUID 0x4fffffff: exits=$1 cycles=$2 ($answer)" ||
+	dmesg | grep -q -F "CPUID 0x4fffffff: exits=$1 cycles=$2" ||
 		fail "query $n: no dmesg line for exits=$1 cycles=$2 ($answer)"
 	summary="${summary:+$summary -> }$1"
 	prev_exits=$1 prev_cycles=$2
@@ -38,12 +67,64 @@ EOT
 result $KX_NAME PASS "L2 cpuid exits $summary, each with its L1 dmesg line"
 
 KX_NAME=other-leaves
-stock=$(grep '^L2-STOCK' /tmp/l2.out | tr -d '\r' | cut -d' ' -f2-)
-[ -n "$stock" ] || fail "L2 did not report the stock answer"
-for leaf in 0x4ffffff0 0x4ffffffe; do
-	answer=$(echo "$others" | tr ' ' '\n' | grep "^$leaf:" | cut -d: -f2 | tr '_' ' ')
-	[ "$answer" = "$stock" ] ||
-		fail "leaf $leaf answered '$answer' with the module loaded; stock KVM answers '$stock'"
+l2_stock
+while read -r leaf answer; do
+	[ "$answer" = "$STOCK" ] ||
+		fail "leaf $leaf answered '$answer' with the module loaded; stock KVM answers '$STOCK'"
+done <<EOT
+$(printf %s "$others")
+EOT
+result $KX_NAME PASS "0x4ffffff0 and 0x4ffffffb give stock KVM's answer ($STOCK)"
+
+KX_NAME=reason-leaves
+for r in $watched; do
+	eval "set -- \$before_$r \$after_$r"
+	[ "$1" -gt 0 ] && [ "$2 $3 $4" = "0 0 0" ] || fail "0x4ffffffd ecx=$r answered '$1 $2 $3 $4'"
+	[ "$5" -ge "$1" ] || fail "0x4ffffffd ecx=$r: $5 exits after $1"
+	[ "$r" = 1 ] || [ "$5" -gt "$1" ] || fail "0x4ffffffd ecx=$r: $5 exits after $1"
 done
-result $KX_NAME PASS "0x4ffffff0 and 0x4ffffffe give stock KVM's answer ($stock)"
+set -- $before_10
+dmesg | grep -q -F "CPUID 0x4ffffffd ecx=10 (CPUID): exits=$1" ||
+	fail "no dmesg line for 0x4ffffffd ecx=10 exits=$1"
+[ "$cycles_after" -gt "$cycles_before" ] && [ "$cycles_before" -gt 0 ] ||
+	fail "0x4ffffffc ecx=10: cycles $cycles_before then $cycles_after"
+result $KX_NAME PASS "exits of reasons $watched grow; CPUID's cycles $cycles_before -> $cycles_after"
+
+KX_NAME=exitstat-l2
+echo "exitstat in L2:"
+cat /tmp/l2-table
+[ "$exitstat_rc" = 0 ] || fail "exitstat exited with $exitstat_rc: $(head -n 1 /tmp/l2-table)"
+set -- $totals_before $(table_row /tmp/l2-table total) $totals_after
+[ "$1" -lt "$3" ] && [ "$3" -lt "$5" ] || fail "total exits: cpuid $1, then exitstat $3, then cpuid $5"
+[ "$2" -le "$4" ] && [ "$4" -le "$6" ] || fail "total cycles: cpuid $2, then exitstat $4, then cpuid $6"
+total=$3
+for r in $watched; do
+	eval "set -- \$before_$r \$after_$r"
+	before=$1 after=$5
+	set -- $(table_row /tmp/l2-table "$r")
+	[ "$before" -le "$1" ] && [ "$1" -le "$after" ] ||
+		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
+	# Queries (CPUID) and their output (port I/O) come between.
+	[ "$r" = 1 ] || [ "$before" -lt "$1" ] && [ "$1" -lt "$after" ] ||
+		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
+done
+set -- $(table_row /tmp/l2-table 10)
+[ "$cycles_before" -le "$2" ] && [ "$2" -le "$cycles_after" ] ||
+	fail "CPUID cycles: cpuid $cycles_before, then exitstat $2, then cpuid $cycles_after"
+sum=$(awk '$1 ~ /^[0-9]+$/ { s += $3 } END { print s + 0 }' /tmp/l2-table)
+[ "$sum" -le "$total" ] || fail "the reasons' exits add up to $sum, more than the total $total"
+[ "$prom_rc" = 0 ] && grep -q '^kvm_exitstat_reason_exits_total{source="guest",reason="10",name="CPUID"} [1-9]' /tmp/l2-prom ||
+	fail "exitstat --prom: rc $prom_rc, $(head -n 3 /tmp/l2-prom | tr '\n' '|')"
+result $KX_NAME PASS "its table lies between cpuid's answers before and after it (total $total)"
+
+KX_NAME=host-view
+echo "exitstat in L1 (the host view):"
+exitstat >/tmp/host-table || fail "exitstat in L1 failed: $(cat /tmp/host-table)"
+cat /tmp/host-table
+set -- $(table_row /tmp/host-table total) $totals_after
+[ "$1" -gt "$3" ] || fail "host view total $1, not above L2's last answer $3"
+cmp -s /tmp/host-table /sys/kernel/debug/kvm_exitstat/stats || fail "exitstat's table differs from the view"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
+dmesg | grep -A 2 'kvm_exitstat: unloaded:' | grep -q 'kvm_exitstat: .* [0-9][0-9.]*% ' ||
+	fail "no top-reasons summary in dmesg on unload"
+result $KX_NAME PASS "L1's view agrees with L2's answers; dmesg has the unload summary"

@@ -6,8 +6,8 @@
 KX_NAME=unload
 load_exitstat
 l2_start
-stock=$(grep '^L2-STOCK' /tmp/l2.out | tr -d '\r' | cut -d' ' -f2-)
-[ -n "$stock" ] || fail "L2 did not report the stock answer"
+l2_stock
+stock=$STOCK
 l2_query
 [ "$L2_ANSWER" != "$stock" ] || fail "the leaf gave the stock answer with the module loaded"
 echo load >&3

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The statistics table, in the spirit of `perf kvm stat report`: the
+//! module's host view, the rows of its unload summary, and `exitstat`'s
+//! default output.
+
+use crate::{
+    leaf::{Counters, ExitCounters},
+    reasons::{self, BEYOND_SLOT, MAX_REASON, SLOTS},
+};
+use core::{cmp::Reverse, fmt};
+
+/// What the reason column shows for the slot of reasons above `MAX_REASON`.
+pub const BEYOND_LABEL: &str = ">81";
+const _: () = assert!(MAX_REASON == 81);
+
+/// The name shown for slot `slot`.
+pub fn slot_name(slot: usize) -> &'static str {
+    match reasons::vmx(slot as u32).name() {
+        Some(name) if slot != BEYOND_SLOT => name,
+        _ => "(undefined)",
+    }
+}
+
+/// `part` as a percentage of `whole`, in hundredths of a percent (rounded
+/// down; beyond 2^64 / 10000 exits, to within one).
+fn basis_points(part: u64, whole: u64) -> u64 {
+    match part.checked_mul(10_000) {
+        Some(scaled) => scaled.checked_div(whole),
+        None => part.checked_div(whole / 10_000),
+    }
+    .unwrap_or(0)
+}
+
+/// One line of the table: the counters of a reason slot (or the totals)
+/// and their share of `all_exits`.
+pub struct Row {
+    /// The reason slot, or `None` for the totals.
+    pub slot: Option<usize>,
+    /// Its counters.
+    pub counters: ExitCounters,
+    /// The exits of all reasons.
+    pub all_exits: u64,
+}
+
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share = basis_points(self.counters.exits, self.all_exits);
+        let average = self
+            .counters
+            .cycles
+            .checked_div(self.counters.exits)
+            .unwrap_or(0);
+        match self.slot {
+            Some(BEYOND_SLOT) => write!(f, "{BEYOND_LABEL:>6} {:<22}", slot_name(BEYOND_SLOT))?,
+            Some(slot) => write!(f, "{slot:>6} {:<22}", slot_name(slot))?,
+            None => write!(f, "{:>6} {:<22}", "", "total")?,
+        }
+        write!(
+            f,
+            " {:>12} {:>4}.{:02}% {:>16} {:>11}",
+            self.counters.exits,
+            share / 100,
+            share % 100,
+            self.counters.cycles,
+            average
+        )
+    }
+}
+
+/// The rows of the reasons that occurred, most exits first (ties: lower
+/// reason first).
+pub fn rows(counters: &Counters) -> impl Iterator<Item = Row> + '_ {
+    let mut order: [u8; SLOTS] = core::array::from_fn(|slot| slot as u8);
+    order
+        .sort_unstable_by_key(|&slot| (Reverse(counters.by_reason[usize::from(slot)].exits), slot));
+    order
+        .into_iter()
+        .map(usize::from)
+        .filter(|&slot| counters.by_reason[slot].exits != 0)
+        .map(|slot| Row {
+            slot: Some(slot),
+            counters: counters.by_reason[slot],
+            all_exits: counters.total.exits,
+        })
+}
+
+/// The header line.
+pub struct Header;
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>6} {:<22} {:>12} {:>8} {:>16} {:>11}",
+            "reason", "name", "exits", "share", "cycles", "avg cycles"
+        )
+    }
+}
+
+/// The whole table: header, a row per reason that occurred, totals.
+pub struct Table<'a>(pub &'a Counters);
+
+impl fmt::Display for Table<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{Header}")?;
+        for row in rows(self.0) {
+            writeln!(f, "{row}")?;
+        }
+        let total = Row {
+            slot: None,
+            counters: self.0.total,
+            all_exits: self.0.total.exits,
+        };
+        writeln!(f, "{total}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn table_rows_sorted_with_shares_and_averages() {
+        let mut all = Counters::ZERO;
+        for _ in 0..3 {
+            all.record(48, 1000);
+        }
+        all.record(10, 250);
+        all.record(1, 10);
+        all.record(0x8000_0021, 7);
+        all.record(0x4000, 5);
+        let expected = concat!(
+            "reason name                          exits    share           cycles  avg cycles\n",
+            "    48 EPT_VIOLATION                     3   42.85%             3000        1000\n",
+            "     1 EXTERNAL_INTERRUPT                1   14.28%               10          10\n",
+            "    10 CPUID                             1   14.28%              250         250\n",
+            "    33 INVALID_STATE                     1   14.28%                7           7\n",
+            "   >81 (undefined)                       1   14.28%                5           5\n",
+            "       total                             7  100.00%             3272         467\n"
+        );
+        assert_eq!(Table(&all).to_string(), expected);
+    }
+
+    #[test]
+    fn columns_line_up_with_the_header() {
+        let mut all = Counters::ZERO;
+        all.total = ExitCounters {
+            exits: 999_999_999_999,
+            cycles: 9_999_999_999_999_999,
+        };
+        all.by_reason[75] = all.total;
+        let text = Table(&all).to_string();
+        let header = text.lines().next().unwrap();
+        for line in text.lines().skip(1) {
+            assert_eq!(line.len(), header.len(), "{line}");
+        }
+        assert!(text.contains(" 100.00% "), "{text}");
+    }
+
+    #[test]
+    fn empty_table() {
+        assert_eq!(
+            Table(&Counters::ZERO).to_string(),
+            concat!(
+                "reason name                          exits    share           cycles  avg cycles\n",
+                "       total                             0    0.00%                0           0\n"
+            )
+        );
+    }
+
+    #[test]
+    fn shares_never_overflow() {
+        assert_eq!(basis_points(1, 3), 3333);
+        assert_eq!(basis_points(0, 0), 0);
+        assert_eq!(basis_points(u64::MAX / 2, u64::MAX), 5000);
+    }
+}
