@@ -6,7 +6,7 @@ export KDIR
 # Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
 OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
 
-.PHONY: all kernel module exitstat clippy selftests host-test check demo test clean
+.PHONY: all kernel module exitstat clippy selftests host-test check demo bench test clean
 .NOTPARALLEL:
 
 all: module
@@ -38,8 +38,16 @@ check: $(OWN_KERNEL)
 demo: module exitstat
 	scripts/rig.sh seed
 
-test: host-test check clippy exitstat selftests
-	scripts/rig.sh kselftest seed knobs
+# What counting costs per exit, on the emulated machine.
+bench: module exitstat build/exit_cost
+	scripts/rig.sh bench
+
+build/exit_cost: tests/bench/exit_cost.c
+	mkdir -p build
+	$(CC) -static -O2 -Wall -Wextra -o $@ $<
+
+test: host-test check clippy exitstat selftests build/exit_cost
+	scripts/rig.sh kselftest seed knobs bench
 	scripts/rig.sh unload
 
 clean:

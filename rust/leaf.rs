@@ -557,33 +557,48 @@ mod tests {
     fn log_lines() {
         let all = sample();
         let line = |leaf, ecx, layout| format!("{}", answer(leaf, ecx, layout, &all).unwrap());
-        assert_eq!(
-            line(LEAF_TOTALS, 0, Layout::Seed),
-            format!(
-                "CPUID 0x4fffffff: exits={} cycles={}",
-                all.total.exits + 1,
-                all.total.cycles
-            )
+        let cases = [
+            (
+                LEAF_TOTALS,
+                0,
+                Layout::Seed,
+                format!(
+                    "CPUID 0x4fffffff: exits={} cycles={}",
+                    all.total.exits + 1,
+                    all.total.cycles
+                ),
+            ),
+            (
+                LEAF_LAYOUT_SPECIFIC,
+                3,
+                Layout::FourLeaf,
+                format!("CPUID 0x4ffffffe: cycles={}", all.total.cycles),
+            ),
+        ]
+        .into_iter()
+        .chain(
+            [
+                (LEAF_REASON_EXITS, 10, "0x4ffffffd ecx=10 (CPUID): exits=11"),
+                (
+                    LEAF_REASON_CYCLES,
+                    48,
+                    "0x4ffffffc ecx=48 (EPT_VIOLATION): cycles=48000",
+                ),
+                (
+                    LEAF_LAYOUT_SPECIFIC,
+                    35,
+                    "0x4ffffffe ecx=0x23: not an exit reason",
+                ),
+                (
+                    LEAF_REASON_EXITS,
+                    5,
+                    "0x4ffffffd ecx=5 (IO_SMI): not handled by KVM",
+                ),
+            ]
+            .map(|(leaf, ecx, text)| (leaf, ecx, Layout::Seed, format!("CPUID {text}"))),
         );
-        assert_eq!(
-            line(LEAF_REASON_EXITS, 10, Layout::Seed),
-            "CPUID 0x4ffffffd ecx=10 (CPUID): exits=11"
-        );
-        assert_eq!(
-            line(LEAF_REASON_CYCLES, 48, Layout::Seed),
-            "CPUID 0x4ffffffc ecx=48 (EPT_VIOLATION): cycles=48000"
-        );
-        assert_eq!(
-            line(LEAF_LAYOUT_SPECIFIC, 3, Layout::FourLeaf),
-            format!("CPUID 0x4ffffffe: cycles={}", all.total.cycles)
-        );
-        assert_eq!(
-            line(LEAF_LAYOUT_SPECIFIC, 35, Layout::Seed),
-            "CPUID 0x4ffffffe ecx=0x23: not an exit reason"
-        );
-        assert_eq!(
-            line(LEAF_REASON_EXITS, 5, Layout::Seed),
-            "CPUID 0x4ffffffd ecx=5 (IO_SMI): not handled by KVM"
-        );
+        for (leaf, ecx, layout, expected) in cases {
+            assert_eq!(line(leaf, ecx, layout), expected);
+        }
     }
 }

@@ -231,19 +231,11 @@ impl fmt::Display for Prometheus<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leaf::{self, Layout};
+    use crate::{
+        leaf::{self, Layout},
+        table::tests::sample,
+    };
     use std::{cell::RefCell, string::ToString, vec::Vec};
-
-    fn sample() -> Counters {
-        let mut all = Counters::ZERO;
-        for _ in 0..3 {
-            all.record(48, 1000);
-        }
-        all.record(10, 250);
-        all.record(0x8000_0021, 7);
-        all.record(0x4000, 5);
-        all
-    }
 
     #[test]
     fn host_view_round_trip() {
@@ -266,10 +258,10 @@ mod tests {
             parse_table(&text.replace("    48 ", "    99 ")),
             Err(BadLine(2))
         );
-        assert_eq!(parse_table(&text.replace("total", "sum")), Err(BadLine(6)));
+        assert_eq!(parse_table(&text.replace("total", "sum")), Err(BadLine(7)));
         let truncated: Vec<&str> = text.lines().take(3).collect();
         assert_eq!(parse_table(&truncated.join("\n")), Err(BadLine(4)));
-        assert_eq!(parse_table(&(text.clone() + &text)), Err(BadLine(7)));
+        assert_eq!(parse_table(&(text.clone() + &text)), Err(BadLine(8)));
     }
 
     /// The module's answers, from `leaf::answer`, as a guest's CPUID sees
@@ -304,7 +296,7 @@ mod tests {
             assert_eq!(
                 read.total,
                 ExitCounters {
-                    exits: 6 + queries,
+                    exits: 7 + queries,
                     cycles: after.total.cycles - 100
                 }
             );
@@ -355,10 +347,11 @@ mod tests {
             concat!(
                 "{\n",
                 "  \"source\": \"host\",\n",
-                "  \"exits\": 6,\n",
-                "  \"cycles\": 3262,\n",
+                "  \"exits\": 7,\n",
+                "  \"cycles\": 3272,\n",
                 "  \"reasons\": [\n",
                 "    {\"reason\": 48, \"name\": \"EPT_VIOLATION\", \"exits\": 3, \"cycles\": 3000, \"avg_cycles\": 1000},\n",
+                "    {\"reason\": 1, \"name\": \"EXTERNAL_INTERRUPT\", \"exits\": 1, \"cycles\": 10, \"avg_cycles\": 10},\n",
                 "    {\"reason\": 10, \"name\": \"CPUID\", \"exits\": 1, \"cycles\": 250, \"avg_cycles\": 250},\n",
                 "    {\"reason\": 33, \"name\": \"INVALID_STATE\", \"exits\": 1, \"cycles\": 7, \"avg_cycles\": 7},\n",
                 "    {\"reason\": null, \"name\": \"(undefined)\", \"exits\": 1, \"cycles\": 5, \"avg_cycles\": 5}\n",
@@ -378,19 +371,21 @@ mod tests {
         let expected = concat!(
             "# HELP kvm_exitstat_exits_total VM exits of all vCPUs.\n",
             "# TYPE kvm_exitstat_exits_total counter\n",
-            "kvm_exitstat_exits_total{source=\"guest\"} 6\n",
+            "kvm_exitstat_exits_total{source=\"guest\"} 7\n",
             "# HELP kvm_exitstat_cycles_total TSC cycles spent handling VM exits.\n",
             "# TYPE kvm_exitstat_cycles_total counter\n",
-            "kvm_exitstat_cycles_total{source=\"guest\"} 3262\n",
+            "kvm_exitstat_cycles_total{source=\"guest\"} 3272\n",
             "# HELP kvm_exitstat_reason_exits_total VM exits of all vCPUs, by basic exit reason.\n",
             "# TYPE kvm_exitstat_reason_exits_total counter\n",
             "kvm_exitstat_reason_exits_total{source=\"guest\",reason=\"48\",name=\"EPT_VIOLATION\"} 3\n",
+            "kvm_exitstat_reason_exits_total{source=\"guest\",reason=\"1\",name=\"EXTERNAL_INTERRUPT\"} 1\n",
             "kvm_exitstat_reason_exits_total{source=\"guest\",reason=\"10\",name=\"CPUID\"} 1\n",
             "kvm_exitstat_reason_exits_total{source=\"guest\",reason=\"33\",name=\"INVALID_STATE\"} 1\n",
             "kvm_exitstat_reason_exits_total{source=\"guest\",reason=\">81\",name=\"(undefined)\"} 1\n",
             "# HELP kvm_exitstat_reason_cycles_total TSC cycles spent handling VM exits, by basic exit reason.\n",
             "# TYPE kvm_exitstat_reason_cycles_total counter\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"48\",name=\"EPT_VIOLATION\"} 3000\n",
+            "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"1\",name=\"EXTERNAL_INTERRUPT\"} 10\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"10\",name=\"CPUID\"} 250\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"33\",name=\"INVALID_STATE\"} 7\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\">81\",name=\"(undefined)\"} 5\n",

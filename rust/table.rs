@@ -117,12 +117,13 @@ impl fmt::Display for Table<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::string::ToString;
 
-    #[test]
-    fn table_rows_sorted_with_shares_and_averages() {
+    /// Three EPT violations, one exit each of three other reasons, a failed
+    /// VM entry and an exit with a reason above `MAX_REASON`.
+    pub(crate) fn sample() -> Counters {
         let mut all = Counters::ZERO;
         for _ in 0..3 {
             all.record(48, 1000);
@@ -131,6 +132,12 @@ mod tests {
         all.record(1, 10);
         all.record(0x8000_0021, 7);
         all.record(0x4000, 5);
+        all
+    }
+
+    #[test]
+    fn table_rows_sorted_with_shares_and_averages() {
+        let all = sample();
         let expected = concat!(
             "reason name                          exits    share           cycles  avg cycles\n",
             "    48 EPT_VIOLATION                     3   42.85%             3000        1000\n",

@@ -63,6 +63,10 @@ cp "$exitstat" "$run/l1/bin/"
 cp "$REPO/tests/rig/init" "$run/l1/init"
 cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
 cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
+if grep -q exit_cost "${scenarios[@]}"; then
+	[ -x "$BUILD/exit_cost" ] || die "no $BUILD/exit_cost: run 'make bench'"
+	cp "$BUILD/exit_cost" "$run/l1/bin/"
+fi
 if grep -q exit_stats_test "${scenarios[@]}"; then
 	[ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
 	cp "$selftest" "$run/l1/bin/"
