@@ -553,10 +553,15 @@ unsafe impl Sync for KvmExitStat {}
 impl kernel::Module for KvmExitStat {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let collector = KBox::pin_init(Collector::new(), GFP_KERNEL)?;
-        let knobs = Knobs::create(&collector, module)?;
         // SAFETY: `ops` is initialised and pinned inside `collector`, which
-        // `drop` unregisters before freeing it.
+        // `drop` (or the error path below) unregisters before freeing it.
         to_result(unsafe { bindings::kvm_exit_stats_register(collector.ops.get()) })?;
+        // Only now: a debugfs file opened during a failed init would keep
+        // pointers into a module that is being freed.
+        let knobs = Knobs::create(&collector, module).inspect_err(|_| {
+            // SAFETY: registered just above; no `Knobs` refer to it.
+            unsafe { bindings::kvm_exit_stats_unregister(collector.ops.get()) };
+        })?;
         pr_info!(
             "loaded: counting VM exits; CPUID {:#010x}-{:#010x} for guests, layout {}; /sys/kernel/debug/kvm_exitstat/ for the host\n",
             leaf::LEAF_REASON_CYCLES,

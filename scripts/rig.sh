@@ -32,6 +32,7 @@ exitstat=$BUILD/exitstat
 [ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
 [ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
 [ -f "$module" ] || die "no $module: run 'make module'"
+[ -z "$(find "$REPO/rust" -name '*.rs' -newer "$module")" ] || die "$module is older than rust/*.rs: run 'make module'"
 [ -x "$exitstat" ] || die "no $exitstat: run 'make exitstat'"
 
 # A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.

@@ -105,7 +105,7 @@ for r in $watched; do
 	[ "$before" -le "$1" ] && [ "$1" -le "$after" ] ||
 		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
 	# Queries (CPUID) and their output (port I/O) come between.
-	[ "$r" = 1 ] || [ "$before" -lt "$1" ] && [ "$1" -lt "$after" ] ||
+	[ "$r" = 1 ] || { [ "$before" -lt "$1" ] && [ "$1" -lt "$after" ]; } ||
 		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
 done
 set -- $(table_row /tmp/l2-table 10)
