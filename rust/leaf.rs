@@ -125,6 +125,7 @@ impl Layout {
 
     /// The layout named `input`, ignoring surrounding white space.
     pub fn parse(input: &[u8]) -> Option<Self> {
+        // Not `trim_ascii`: it needs Rust 1.80, the kernel's minimum is 1.78.
         let blank = |byte: &u8| byte.is_ascii_whitespace();
         let start = input.iter().position(|b| !blank(b)).unwrap_or(input.len());
         let end = input
@@ -278,19 +279,13 @@ fn per_reason(
 /// exits (total, and CPUID's), as the classroom original did, but not in
 /// the cycles.
 pub fn answer(leaf: u32, ecx: u32, layout: Layout, counts: &impl Counts) -> Option<Answer> {
-    let own_exit = |exits: u64, reason: u32| {
-        if reason == CPUID_REASON {
-            exits.wrapping_add(1)
-        } else {
-            exits
-        }
-    };
-    let reason_exits = |c: ExitCounters| Figure::ReasonExits(ecx, own_exit(c.exits, ecx));
+    let own_exit = u64::from(ecx == CPUID_REASON);
+    let reason_exits = |c: ExitCounters| Figure::ReasonExits(ecx, c.exits.wrapping_add(own_exit));
     let figure = match (leaf, layout) {
         (LEAF_TOTALS, _) => {
             let total = counts.total();
             Figure::Totals(ExitCounters {
-                exits: own_exit(total.exits, CPUID_REASON),
+                exits: total.exits.wrapping_add(1),
                 cycles: total.cycles,
             })
         }
