@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-need_cmd cargo "install Rust with rustup (https://rustup.rs), or apt-get install cargo"
+need_cmd cargo "sudo scripts/install-deps.sh (Debian's cargo-web)"
 target=x86_64-unknown-linux-gnu
 mkdir -p "$BUILD"
 RUSTFLAGS="-C target-feature=+crt-static" run_logged "$BUILD/exitstat.log" "exitstat build" \

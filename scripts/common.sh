@@ -19,6 +19,18 @@ need_cmd() { # command, fix
 	command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"
 }
 
+# The pinned bindgen: where install-deps.sh puts it, else on PATH or in
+# cargo's bin directory, if it has the pinned version.
+pinned_bindgen() {
+	local candidate
+	for candidate in /usr/local/bin/bindgen "$(command -v bindgen)" "${CARGO_HOME:-$HOME/.cargo}/bin/bindgen"; do
+		if [ -x "$candidate" ] && [ "$("$candidate" --version 2>/dev/null)" = "bindgen $BINDGEN_VERSION" ]; then
+			echo "$candidate"
+			return
+		fi
+	done
+}
+
 # The kernel's make, with Debian's rustc-web toolchain (the rustup compiler
 # on PATH has no rust-src) and the pinned bindgen.
 kernel_toolchain() {
@@ -27,8 +39,8 @@ kernel_toolchain() {
 	[ -d /usr/lib/rustlib/src/rust/library ] || die "Rust library source not found: apt-get install rust-web-src"
 	need_cmd clang "$debian_pkgs"
 	need_cmd ld.lld "$debian_pkgs"
-	BINDGEN=${BINDGEN:-$(command -v bindgen || echo "$HOME/.cargo/bin/bindgen")}
-	[ -x "$BINDGEN" ] || die "bindgen not found: cargo install --locked bindgen-cli --version $BINDGEN_VERSION"
+	BINDGEN=${BINDGEN:-$(pinned_bindgen)}
+	[ -n "$BINDGEN" ] || die "bindgen $BINDGEN_VERSION not found: sudo scripts/install-deps.sh"
 	KMAKE=(make LLVM=1 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc
 		RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN="$BINDGEN")
 }

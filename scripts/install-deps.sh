@@ -7,7 +7,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || die "needs root to install packages: sudo scripts/install-deps.sh"
 packages=(
 	# kernel and Rust-for-Linux toolchain
-	linux-source-6.12 rustc-web rust-web-src rust-web-clippy rustfmt-web
+	linux-source-6.12 rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web
 	clang lld llvm libclang-dev libelf-dev libssl-dev flex bison bc cpio
 	patch make gcc libc6-dev file
 	# the emulated VMX machine and what runs inside it
@@ -20,11 +20,12 @@ apt-get update -q >/dev/null || die "apt-get update failed"
 apt-get install -y -q "${packages[@]}" >/tmp/kvm-exitstat-apt.log 2>&1 ||
 	die "apt-get install failed: $(grep -m 1 -E '^E:' /tmp/kvm-exitstat-apt.log) (log: /tmp/kvm-exitstat-apt.log)"
 
-bindgen=$(command -v bindgen || echo "$HOME/.cargo/bin/bindgen")
-if [ "$("$bindgen" --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
-	need_cmd cargo "install Rust's cargo (rustup, or apt-get install cargo)"
-	step "cargo install bindgen-cli $BINDGEN_VERSION"
-	cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" ||
-		die "cargo install bindgen-cli $BINDGEN_VERSION failed"
+# With Debian's cargo and rustc, into /usr/local: the same for root and for
+# the user who ran sudo, whatever their HOME or rustup set-up.
+if [ -z "$(pinned_bindgen)" ]; then
+	step "cargo install bindgen-cli $BINDGEN_VERSION into /usr/local"
+	RUSTC=/usr/bin/rustc /usr/bin/cargo install --locked --quiet --root /usr/local \
+		bindgen-cli --version "$BINDGEN_VERSION" >/tmp/kvm-exitstat-bindgen.log 2>&1 ||
+		die "cargo install bindgen-cli $BINDGEN_VERSION failed: $(grep -m 1 -E '^error' /tmp/kvm-exitstat-bindgen.log) (log: /tmp/kvm-exitstat-bindgen.log)"
 fi
 step "dependencies installed"

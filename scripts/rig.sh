@@ -47,7 +47,7 @@ mkdir -p "$run"/l1/{bin,dev,proc,sys,tmp,lib/modules,tests}
 cpio_spec() { # staging dir
 	local dir=$1 p
 	echo "nod /dev/console 0600 0 0 c 5 1"
-	(cd "$dir" && find . -mindepth 1 | sort) | while read -r p; do
+	(cd "$dir" && find . -mindepth 1 | LC_ALL=C sort) | while read -r p; do
 		p=${p#.}
 		if [ -L "$dir$p" ]; then
 			echo "slink $p $(readlink "$dir$p") 0777 0 0"
@@ -137,7 +137,10 @@ boot: disk
 clock: sync=none, time0=utc
 display_library: rfb, options="timeout=0"
 com1: enabled=1, mode=file, dev=$run/serial.log
-speaker: enabled=0
+plugin_ctrl: speaker=0, gameport=0, parallel=0, iodebug=0
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+mouse: enabled=0
+usb_uhci: enabled=0
 log: $run/bochs.log
 panic: action=fatal
 error: action=report
@@ -147,7 +150,8 @@ RC
 printf 'c\nquit\n' >"$run/bochs.cmds"
 
 # --- boot, and wait for the machine to finish
-step "booting L1 on Bochs (corei7_skylake_x with VMX, $cpus CPU): $*; console: $run/serial.log"
+locale=${LC_ALL:-${LC_CTYPE:-${LANG:-none}}}
+step "booting L1 on Bochs (corei7_skylake_x with VMX, $cpus CPU, locale $locale): $*; console: $run/serial.log"
 rm -f "$disk.lock"
 : >"$run/serial.log"
 start=$SECONDS
@@ -173,15 +177,33 @@ while kill -0 $bochs_pid 2>/dev/null; do
 	fi
 	sleep 1
 done
-kill $bochs_pid 2>/dev/null || true
-wait $bochs_pid 2>/dev/null || true
+status=0
+if [ -n "$outcome" ]; then
+	kill $bochs_pid 2>/dev/null || true
+	wait $bochs_pid 2>/dev/null || true
+else
+	wait $bochs_pid || status=$?
+fi
 rm -f "$disk.lock"
+
+# Why Bochs stopped by itself: its own last error (glibc's abort message, a
+# PANIC from a device model), else the console's last line.
+bochs_error() {
+	local why
+	why=$(grep -a -E '\*\*\*|PANIC|[Ee]rror|[Aa]bort|[Ff]atal|terminated|Segmentation' "$run/bochs.out" 2>/dev/null | tail -n 1)
+	[ -n "$why" ] || why=$(grep -a -m 1 '>>PANIC<<' "$run/bochs.log" 2>/dev/null)
+	[ -n "$why" ] || why="last console line: $(tail -n 1 "$run/serial.log")"
+	echo "$why" | tr -d '\r'
+}
 if [ -z "$outcome" ]; then
 	# Bochs exits by itself when L1 powers off.
 	if grep -q '^KX-DONE' "$run/serial.log"; then
 		outcome=done
 	else
-		outcome="Bochs exited before L1 finished: $(grep -m 1 -i 'panic' "$run/bochs.log" 2>/dev/null || tail -n 1 "$run/serial.log" | tr -d '\r')"
+		how=exited
+		[ "$status" -eq 0 ] || how="exited with status $status"
+		[ "$status" -le 128 ] || how="was killed by SIG$(kill -l $((status - 128)))"
+		outcome="Bochs $how before L1 finished: $(bochs_error) (logs: $run/bochs.out, bochs.log)"
 	fi
 fi
 elapsed=$((SECONDS - start))
