@@ -6,7 +6,7 @@
 //! Plain `core` code: the kernel module includes it, and on the host it is
 //! part of the `exitstat` library, unit-tested with `cargo test`.
 
-use crate::reasons::{self, Reason, SLOTS};
+use crate::reasons::{self, Reason, Slot, SLOTS};
 use core::fmt;
 
 /// Totals over all exits of all vCPUs.
@@ -18,8 +18,9 @@ pub const LEAF_REASON_EXITS: u32 = 0x4fff_fffd;
 /// Cycles of the reason in ECX.
 pub const LEAF_REASON_CYCLES: u32 = 0x4fff_fffc;
 
-/// The basic exit reason of the guest's own query (CPUID).
-const CPUID_REASON: u32 = 10;
+/// The exit-reason field of a CPUID exit: a query's own exit, when the
+/// guest's CPUID instruction exits as such.
+pub const CPUID_EXIT: u32 = 10;
 
 /// Exits counted, and the TSC cycles spent handling them.
 #[repr(C)]
@@ -77,7 +78,7 @@ impl Counters {
     pub fn record(&mut self, exit_reason: u32, cycles: u64) {
         let one = ExitCounters { exits: 1, cycles };
         self.total = self.total + one;
-        let slot = &mut self.by_reason[reasons::slot(exit_reason)];
+        let slot = &mut self.by_reason[reasons::slot(exit_reason).index()];
         *slot = *slot + one;
     }
 }
@@ -86,8 +87,8 @@ impl Counters {
 pub trait Counts {
     /// The totals over all exits.
     fn total(&self) -> ExitCounters;
-    /// The counters of reason slot `slot` (below `SLOTS`).
-    fn reason(&self, slot: usize) -> ExitCounters;
+    /// The counters of reason slot `slot`.
+    fn reason(&self, slot: Slot) -> ExitCounters;
 }
 
 impl Counts for Counters {
@@ -95,8 +96,8 @@ impl Counts for Counters {
         self.total
     }
 
-    fn reason(&self, slot: usize) -> ExitCounters {
-        self.by_reason[slot]
+    fn reason(&self, slot: Slot) -> ExitCounters {
+        self.by_reason[slot.index()]
     }
 }
 
@@ -275,17 +276,28 @@ fn per_reason(
 /// The answer to a guest's CPUID `leaf` with `ecx`, or `None` for a leaf
 /// that KVM answers as it does without the module.
 ///
-/// The query's own CPUID exit is still being handled: it is counted in the
-/// exits (total, and CPUID's), as the classroom original did, but not in
-/// the cycles.
-pub fn answer(leaf: u32, ecx: u32, layout: Layout, counts: &impl Counts) -> Option<Answer> {
-    let own_exit = u64::from(ecx == CPUID_REASON);
-    let reason_exits = |c: ExitCounters| Figure::ReasonExits(ecx, c.exits.wrapping_add(own_exit));
+/// `own_exit` is the exit-reason field of the exit within which KVM runs
+/// the query (CPUID's, or e.g. an exception's when KVM's emulator runs the
+/// instruction), or `None` when KVM runs it outside of an exit.  That exit
+/// is still being handled: it is counted in the exits (the total, and its
+/// reason's), as the classroom original did, but not in the cycles.
+pub fn answer(
+    leaf: u32,
+    ecx: u32,
+    own_exit: Option<u32>,
+    layout: Layout,
+    counts: &impl Counts,
+) -> Option<Answer> {
+    let own_slot = own_exit.map(reasons::slot);
+    let reason_exits = |c: ExitCounters| {
+        let own = u64::from(own_slot.is_some() && own_slot == Some(reasons::slot(ecx)));
+        Figure::ReasonExits(ecx, c.exits.wrapping_add(own))
+    };
     let figure = match (leaf, layout) {
         (LEAF_TOTALS, _) => {
             let total = counts.total();
             Figure::Totals(ExitCounters {
-                exits: total.exits.wrapping_add(1),
+                exits: total.exits.wrapping_add(u64::from(own_exit.is_some())),
                 cycles: total.cycles,
             })
         }
@@ -320,7 +332,9 @@ mod tests {
     }
 
     fn regs(leaf: u32, ecx: u32, layout: Layout, counts: &Counters) -> CpuidRegs {
-        answer(leaf, ecx, layout, counts).unwrap().regs()
+        answer(leaf, ecx, Some(CPUID_EXIT), layout, counts)
+            .unwrap()
+            .regs()
     }
 
     const UNDEFINED: CpuidRegs = CpuidRegs {
@@ -488,7 +502,7 @@ mod tests {
         fn total(&self) -> ExitCounters {
             panic!("summed the totals")
         }
-        fn reason(&self, _: usize) -> ExitCounters {
+        fn reason(&self, _: Slot) -> ExitCounters {
             panic!("summed a reason")
         }
     }
@@ -500,7 +514,7 @@ mod tests {
         {
             for layout in Layout::ALL {
                 assert_eq!(
-                    answer(leaf, 0, layout, &Untouchable),
+                    answer(leaf, 0, Some(CPUID_EXIT), layout, &Untouchable),
                     None,
                     "leaf {leaf:#x}"
                 );
@@ -512,26 +526,32 @@ mod tests {
     fn undefined_and_unhandled_read_no_counter() {
         for ecx in [5, 35, 0x1_0000, u32::MAX] {
             for leaf in [LEAF_REASON_EXITS, LEAF_REASON_CYCLES] {
-                assert!(answer(leaf, ecx, Layout::Seed, &Untouchable).is_some());
+                assert!(answer(leaf, ecx, None, Layout::Seed, &Untouchable).is_some());
             }
         }
     }
 
     #[test]
     fn reads_only_what_the_leaf_reports() {
-        struct OnlyReason(Cell<usize>);
+        struct OnlyReason(Cell<Option<Slot>>);
         impl Counts for OnlyReason {
             fn total(&self) -> ExitCounters {
                 panic!("summed the totals")
             }
-            fn reason(&self, slot: usize) -> ExitCounters {
-                self.0.set(slot);
+            fn reason(&self, slot: Slot) -> ExitCounters {
+                self.0.set(Some(slot));
                 counters(1, 2)
             }
         }
-        let counts = OnlyReason(Cell::new(0));
-        answer(LEAF_REASON_CYCLES, 48, Layout::Seed, &counts);
-        assert_eq!(counts.0.get(), 48);
+        let counts = OnlyReason(Cell::new(None));
+        answer(
+            LEAF_REASON_CYCLES,
+            48,
+            Some(CPUID_EXIT),
+            Layout::Seed,
+            &counts,
+        );
+        assert_eq!(counts.0.get(), Some(reasons::slot(48)));
     }
 
     #[test]
@@ -551,7 +571,10 @@ mod tests {
     #[test]
     fn log_lines() {
         let all = sample();
-        let line = |leaf, ecx, layout| format!("{}", answer(leaf, ecx, layout, &all).unwrap());
+        let line = |leaf, ecx, layout| {
+            let answer = answer(leaf, ecx, Some(CPUID_EXIT), layout, &all);
+            format!("{}", answer.unwrap())
+        };
         let cases = [
             (
                 LEAF_TOTALS,
@@ -594,6 +617,36 @@ mod tests {
         );
         for (leaf, ecx, layout, expected) in cases {
             assert_eq!(line(leaf, ecx, layout), expected);
+        }
+    }
+
+    #[test]
+    fn own_exit_counts_under_its_reason() {
+        let all = sample();
+        let query = |leaf, ecx, own_exit| {
+            answer(leaf, ecx, own_exit, Layout::Seed, &all)
+                .unwrap()
+                .regs()
+        };
+        // Emulated after an exception exit (forced emulation): the query's
+        // own exit is reason 0's, not CPUID's.
+        assert_eq!(query(LEAF_REASON_EXITS, 0, Some(0)).eax, 1);
+        assert_eq!(query(LEAF_REASON_EXITS, 10, Some(0)).eax, 10);
+        assert_eq!(query(LEAF_REASON_EXITS, 33, Some(0x8000_0021)).eax, 34);
+        // Emulated outside of an exit: nothing is in flight.
+        assert_eq!(query(LEAF_REASON_EXITS, 10, None).eax, 10);
+        assert_eq!(query(LEAF_TOTALS, 0, None).eax, all.total.exits as u32);
+        assert_eq!(
+            query(LEAF_TOTALS, 0, Some(0)).eax,
+            all.total.exits as u32 + 1
+        );
+        // An own exit above MAX_REASON counts in the total only.
+        assert_eq!(
+            query(LEAF_TOTALS, 0, Some(0xdead)).eax,
+            all.total.exits as u32 + 1
+        );
+        for ecx in [0xdead, 0xffff, reasons::MAX_REASON + 1] {
+            assert_eq!(query(LEAF_REASON_EXITS, ecx, Some(0xdead)).edx, u32::MAX);
         }
     }
 }

@@ -14,8 +14,32 @@ pub const MAX_REASON: u32 = 81;
 /// any basic exit reason above it, so that every exit lands in a slot.
 pub const SLOTS: usize = MAX_REASON as usize + 2;
 
-/// The slot for exits whose basic reason is above `MAX_REASON`.
+/// The index of `Slot::BEYOND`.
 pub const BEYOND_SLOT: usize = SLOTS - 1;
+
+/// A counter slot: one of `SLOTS`, by construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot(usize);
+
+impl Slot {
+    /// The slot for exits whose basic reason is above `MAX_REASON`.
+    pub const BEYOND: Slot = Slot(BEYOND_SLOT);
+
+    /// Its index, below `SLOTS`.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+
+    /// The basic exit reason it counts, or `None` for `BEYOND`.
+    pub fn reason(self) -> Option<u32> {
+        (self != Self::BEYOND).then_some(self.0 as u32)
+    }
+
+    /// Every slot, in order.
+    pub fn all() -> impl Iterator<Item = Slot> {
+        (0..SLOTS).map(Slot)
+    }
+}
 
 /// Bits 15:0 of the exit-reason field hold the basic exit reason; the
 /// other bits are flags (bit 31: VM-entry failure).
@@ -44,10 +68,12 @@ impl Reason {
 
 use Reason::{Handled as H, Undefined as U, Unhandled as N};
 
-/// Indexed by basic exit reason.  "Handled" means KVM's VMX exit path acts
-/// on it: an entry in `kvm_vmx_exit_handlers[]`, or a VM-entry failure
+/// Indexed by basic exit reason.  "Handled" means KVM can take the exit:
+/// it has an entry in `kvm_vmx_exit_handlers[]`, is a VM-entry failure
 /// (reasons 33 and 34, which KVM reports to userspace as
-/// `KVM_EXIT_FAIL_ENTRY`).
+/// `KVM_EXIT_FAIL_ENTRY`), or is one that nested VMX reflects from L2 to L1
+/// (a case of `nested_vmx_l1_wants_exit()` that can say yes: RDTSC, for
+/// one, has no handler of its own but reaches KVM when L1 asks for it).
 const VMX: [Reason; MAX_REASON as usize + 1] = [
     H("EXCEPTION_NMI"),       // 0
     H("EXTERNAL_INTERRUPT"),  // 1
@@ -65,7 +91,7 @@ const VMX: [Reason; MAX_REASON as usize + 1] = [
     H("INVD"),                // 13
     H("INVLPG"),              // 14
     H("RDPMC"),               // 15
-    N("RDTSC"),               // 16
+    H("RDTSC"),               // 16
     N("RSM"),                 // 17
     H("VMCALL"),              // 18
     H("VMCLEAR"),             // 19
@@ -100,7 +126,7 @@ const VMX: [Reason; MAX_REASON as usize + 1] = [
     H("EPT_VIOLATION"),       // 48
     H("EPT_MISCONFIG"),       // 49
     H("INVEPT"),              // 50
-    N("RDTSCP"),              // 51
+    H("RDTSCP"),              // 51
     H("PREEMPTION_TIMER"),    // 52
     H("INVVPID"),             // 53
     H("WBINVD"),              // 54
@@ -112,12 +138,12 @@ const VMX: [Reason; MAX_REASON as usize + 1] = [
     H("ENCLS"),               // 60
     H("RDSEED"),              // 61
     H("PML_FULL"),            // 62
-    N("XSAVES"),              // 63
-    N("XRSTORS"),             // 64
+    H("XSAVES"),              // 63
+    H("XRSTORS"),             // 64
     N("PCONFIG"),             // 65
     N("SPP"),                 // 66
-    N("UMWAIT"),              // 67
-    N("TPAUSE"),              // 68
+    H("UMWAIT"),              // 67
+    H("TPAUSE"),              // 68
     N("LOADIWKEY"),           // 69
     N("ENCLV"),               // 70
     U,                        // 71
@@ -146,9 +172,9 @@ pub fn vmx(number: u32) -> Reason {
 
 /// The counter slot for an exit with exit-reason field `exit_reason`.
 /// VM-entry failures count under their basic reason.
-pub fn slot(exit_reason: u32) -> usize {
+pub fn slot(exit_reason: u32) -> Slot {
     let basic = (exit_reason & BASIC_REASON_MASK) as usize;
-    basic.min(BEYOND_SLOT)
+    Slot(basic.min(BEYOND_SLOT))
 }
 
 #[cfg(test)]
@@ -191,12 +217,22 @@ mod tests {
 
     #[test]
     fn slots() {
-        assert_eq!(slot(10), 10);
-        assert_eq!(slot(0x8000_0021), 33);
-        assert_eq!(slot(0x0800_0000 | 60), 60);
-        assert_eq!(slot(MAX_REASON), MAX_REASON as usize);
-        assert_eq!(slot(MAX_REASON + 1), BEYOND_SLOT);
-        assert_eq!(slot(0xffff), BEYOND_SLOT);
-        assert_eq!(slot(u32::MAX), BEYOND_SLOT);
+        assert_eq!(slot(10).index(), 10);
+        assert_eq!(slot(0x8000_0021).index(), 33);
+        assert_eq!(slot(0x0800_0000 | 60).index(), 60);
+        assert_eq!(slot(MAX_REASON).reason(), Some(MAX_REASON));
+        assert_eq!(slot(MAX_REASON + 1), Slot::BEYOND);
+        assert_eq!(slot(0xffff), Slot::BEYOND);
+        assert_eq!(slot(u32::MAX), Slot::BEYOND);
+        assert_eq!(Slot::BEYOND.reason(), None);
+        assert_eq!(Slot::all().count(), SLOTS);
+        assert!(Slot::all().all(|slot| slot.index() < SLOTS));
+    }
+
+    #[test]
+    fn nested_only_reasons_are_handled() {
+        for reason in [16, 51, 63, 64, 67, 68] {
+            assert!(matches!(vmx(reason), Reason::Handled(_)), "{reason}");
+        }
     }
 }

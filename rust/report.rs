@@ -273,8 +273,10 @@ mod tests {
 
     impl Guest {
         fn cpuid(&self, leaf: u32, ecx: u32) -> CpuidRegs {
-            let answer = leaf::answer(leaf, ecx, self.layout, &*self.counters.borrow());
-            self.counters.borrow_mut().record(10, 100);
+            let counters = self.counters.borrow();
+            let answer = leaf::answer(leaf, ecx, Some(leaf::CPUID_EXIT), self.layout, &*counters);
+            drop(counters);
+            self.counters.borrow_mut().record(leaf::CPUID_EXIT, 100);
             answer.expect("a kvm-exitstat leaf").regs()
         }
     }

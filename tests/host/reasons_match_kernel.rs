@@ -2,7 +2,9 @@
 
 //! Checks `reasons.rs` against the kernel the module is built for: every
 //! number from 0 to 0x1ffff is named as the kernel's `VMX_EXIT_REASONS`
-//! names it, and handled exactly when KVM's VMX exit path handles it.
+//! names it, and handled exactly when KVM can take the exit: a handler in
+//! `kvm_vmx_exit_handlers[]`, a VM-entry failure, or a reflection from L2
+//! to L1 in `nested_vmx_l1_wants_exit()`.
 //!
 //! Run by `make check`: `KVM_EXITSTAT_KSRC=<tree> cargo test --test
 //! reasons_match_kernel -- --ignored`.
@@ -32,6 +34,8 @@ struct Kernel {
     names: BTreeMap<u32, String>,
     /// Numbers with an entry in `kvm_vmx_exit_handlers[]`.
     handlers: Vec<u32>,
+    /// Numbers that nested VMX can reflect from L2 to L1.
+    reflected: Vec<u32>,
 }
 
 fn kernel() -> Kernel {
@@ -87,11 +91,43 @@ fn kernel() -> Kernel {
     // them to userspace as KVM_EXIT_FAIL_ENTRY.
     assert!(vmx.contains("if (exit_reason.failed_vmentry) {"));
     assert!(vmx.contains("KVM_EXIT_FAIL_ENTRY"));
+    let reflected = reflected_to_l1(&kernel_file("arch/x86/kvm/vmx/nested.c"), &numbers);
     Kernel {
         numbers,
         names,
         handlers,
+        reflected,
     }
+}
+
+/// The reasons that `nested_vmx_l1_wants_exit()` names in a case that can
+/// return something other than a plain `false`: KVM takes those exits from
+/// L2 and reflects them to L1, handler or not.
+fn reflected_to_l1(nested: &str, numbers: &BTreeMap<String, u32>) -> Vec<u32> {
+    let body = nested
+        .lines()
+        .skip_while(|line| !line.starts_with("static bool nested_vmx_l1_wants_exit("))
+        .take_while(|line| *line != "}");
+    let mut reflected = Vec::new();
+    let mut labels = Vec::new();
+    for line in body {
+        for label in line.split("case EXIT_REASON_").skip(1) {
+            let symbol = label.split(':').next().unwrap().trim();
+            labels.push(numbers[symbol]);
+        }
+        if let Some(statement) = line.trim().strip_prefix("return") {
+            if statement.trim() != "false;" {
+                reflected.append(&mut labels);
+            }
+            labels.clear();
+        }
+    }
+    assert!(
+        reflected.len() > 40,
+        "too few reflected exits: {}",
+        reflected.len()
+    );
+    reflected
 }
 
 #[test]
@@ -113,11 +149,13 @@ fn reasons_match_the_kernel() {
             assert!(number <= MAX_REASON);
             assert_eq!(ours.name(), Some(name.as_str()), "reason {number}");
         }
-        let handled = kernel.handlers.contains(&number) || failed_vmentry.contains(&number);
+        let handled = kernel.handlers.contains(&number)
+            || failed_vmentry.contains(&number)
+            || kernel.reflected.contains(&number);
         assert_eq!(
             matches!(ours, Reason::Handled(_)),
             handled,
-            "reason {number} ({ours:?}): KVM handles it: {handled}"
+            "reason {number} ({ours:?}): KVM can take it: {handled}"
         );
         if number > MAX_REASON {
             assert_eq!(ours, Reason::Undefined, "reason {number}");

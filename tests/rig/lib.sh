@@ -106,3 +106,29 @@ table_row() {
 		$1 == r && r != "total" { print $3, $5; found = 1 }
 		END { if (!found) print 0, 0 }' "$1"
 }
+
+# KVM's own count of the exits of every vCPU of every VM: the oracle.
+kvm_exits() {
+	cat /sys/kernel/debug/kvm/exits
+}
+
+# Stops L2's QEMU (SIGSTOP kicks its vCPU out of the guest) and waits until
+# KVM counts no more exits.
+l2_pause() {
+	kill -STOP "$L2_PID"
+	local before after
+	after=$(kvm_exits)
+	while before=$after && sleep 1 && after=$(kvm_exits) && [ "$before" != "$after" ]; do :; done
+}
+
+l2_resume() {
+	kill -CONT "$L2_PID"
+}
+
+# The host view's totals and what its rows add up to:
+# "total_exits total_cycles rows_exits rows_cycles".
+table_sums() {
+	awk '$1 == "total" { te = $2; tc = $4 }
+		$1 ~ /^>?[0-9]+$/ { re += $3; rc += $5 }
+		END { printf "%d %d %d %d\n", te, tc, re, rc }' /sys/kernel/debug/kvm_exitstat/stats
+}

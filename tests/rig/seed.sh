@@ -6,6 +6,8 @@
 # same leaves), and the host view in L1.
 KX_NAME=seed
 load_exitstat
+# The seed's experiment reads each query in dmesg; the log is off by default.
+echo Y >/sys/kernel/debug/kvm_exitstat/log_queries || fail "could not switch the query log on"
 l2_start
 answers=
 for i in 1 2 3; do

@@ -1,8 +1,9 @@
 # rig: l2 cpus=2
 # Unload under load: rmmod and insmod kvm_exitstat while an L2 guest keeps
 # exiting.  With the module out, the leaf answers what stock KVM answers;
-# after a reload it counts again.  The dmesg check that follows every run
-# fails on any oops, WARN or lockdep/RCU splat.
+# after a reload it counts again, from the first exit after the load, as
+# KVM's own statistic does; resets under load are exact.  The dmesg check
+# that follows every run fails on any oops, WARN or lockdep/RCU splat.
 KX_NAME=unload
 load_exitstat
 l2_start
@@ -25,7 +26,64 @@ for i in $(seq $cycles); do
 	[ "$out" != "$stock" ] && [ "$1" -gt 0 ] || fail "cycle $i, reloaded: leaf answered '$out'"
 	echo "cycle $i: out -> stock answer ($stock); reloaded -> exits=$1 cycles=$2"
 done
-l2_stop
 dmesg | grep kvm_exitstat | grep -E 'loaded|unloaded'
 result $KX_NAME PASS "$cycles rmmod/insmod cycles while L2 kept exiting; stock answers while out"
+
+# Loaded while L2's vCPU exists but is stopped: every exit after the load
+# is counted, exactly as KVM counts it.
+KX_NAME=load-with-vm
+rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
+l2_pause
+before=$(kvm_exits)
+load_exitstat
+l2_resume
+sleep 3
+l2_pause
+after=$(kvm_exits)
+set -- $(table_sums)
+[ "$1" -eq $((after - before)) ] || fail "counted $1 exits since the load, KVM $((after - before))"
+[ "$1 $2" = "$3 $4" ] || fail "totals $1 exits, $2 cycles; the rows add up to $3, $4"
+result $KX_NAME PASS "$1 exits since the load, as KVM counts them"
+
+# Loaded while L2 keeps exiting: every exit after insmod returns is counted,
+# and none from before it started.
+KX_NAME=load-under-load
+l2_resume
+rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
+before=$(kvm_exits)
+load_exitstat
+loaded=$(kvm_exits)
+sleep 3
+l2_pause
+after=$(kvm_exits)
+set -- $(table_sums)
+[ "$1" -ge $((after - loaded)) ] && [ "$1" -le $((after - before)) ] ||
+	fail "counted $1 exits; KVM: $((after - loaded)) since insmod returned, $((after - before)) since it started"
+[ "$1 $2" = "$3 $4" ] || fail "totals $1 exits, $2 cycles; the rows add up to $3, $4"
+result $KX_NAME PASS "$1 exits: at least the $((after - loaded)) after insmod, at most the $((after - before)) since it started"
+
+# Resets while L2 keeps exiting on the other CPU: each is exact, so the
+# totals stay the sum of the reasons, and the exits since the last reset
+# are KVM's.
+KX_NAME=reset-under-load
+l2_resume
+resets=300
+i=0
+while [ $i -lt $resets ]; do
+	echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "reset $i failed"
+	i=$((i + 1))
+done
+before=$(kvm_exits)
+echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "the last reset failed"
+reset=$(kvm_exits)
+sleep 2
+l2_pause
+after=$(kvm_exits)
+set -- $(table_sums)
+[ "$1 $2" = "$3 $4" ] || fail "after $resets resets: totals $1 exits, $2 cycles; the rows add up to $3, $4"
+[ "$1" -ge $((after - reset)) ] && [ "$1" -le $((after - before)) ] ||
+	fail "counted $1 exits since the reset; KVM: $((after - reset)) to $((after - before))"
+result $KX_NAME PASS "$resets resets under load, then $1 exits; totals = sum of reasons"
+l2_resume
+l2_stop
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
