@@ -98,13 +98,15 @@ fn read_leaves() -> Result<Counters, String> {
             edx: regs.edx,
         }
     };
-    report::from_leaves(cpuid).map_err(|report::NotServed(regs)| {
+    let (_layout, counters) = report::from_leaves(cpuid).map_err(|report::NotServed(regs)| {
         format!(
-            "the CPUID leaves are not kvm-exitstat's here (0x4ffffffd gave eax={:#x} ebx={:#x} ecx={:#x} edx={:#x}): \
+            "the CPUID leaves are not kvm-exitstat's here, in any layout (seed, four-leaf, fall-2022): \
+             0x4ffffffd with ECX=82 gave eax={:#x} ebx={:#x} ecx={:#x} edx={:#x}; \
              is this a KVM guest, with kvm_exitstat loaded on the host and guest access on?",
             regs.eax, regs.ebx, regs.ecx, regs.edx
         )
-    })
+    })?;
+    Ok(counters)
 }
 
 #[cfg(not(target_arch = "x86_64"))]

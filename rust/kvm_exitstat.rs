@@ -212,7 +212,7 @@ enum Knob {
     Stats,
     /// `Y` or `N`: whether guests get the leaves (read, write).
     GuestAccess,
-    /// `seed` or `four-leaf` (read, write).
+    /// `seed`, `four-leaf` or `fall-2022` (read, write).
     Layout,
     /// `Y` or `N`: whether answered queries are logged (read, write).
     LogQueries,

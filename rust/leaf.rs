@@ -9,14 +9,31 @@
 use crate::reasons::{self, Reason, Slot, SLOTS};
 use core::fmt;
 
-/// Totals over all exits of all vCPUs.
+/// The leaves, named as the seed and four-leaf layouts use them; what each
+/// gives depends on the layout (`Layout::request`).
+/// The totals (seed, four-leaf); cycles of a reason (fall-2022).
 pub const LEAF_TOTALS: u32 = 0x4fff_ffff;
-/// Exits of one reason in the seed layout, total cycles in the four-leaf one.
+/// Exits of a reason (seed, fall-2022); the total cycles (four-leaf).
 pub const LEAF_LAYOUT_SPECIFIC: u32 = 0x4fff_fffe;
-/// Exits of the reason in ECX.
+/// Exits of a reason (seed, four-leaf); the total cycles (fall-2022).
 pub const LEAF_REASON_EXITS: u32 = 0x4fff_fffd;
-/// Cycles of the reason in ECX.
+/// Cycles of a reason (seed, four-leaf); the total exits (fall-2022).
 pub const LEAF_REASON_CYCLES: u32 = 0x4fff_fffc;
+
+/// What a leaf gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// The total exits and cycles.
+    Totals,
+    /// The total exits only.
+    TotalExits,
+    /// The total cycles only.
+    TotalCycles,
+    /// The exits of the reason in ECX.
+    ReasonExits,
+    /// The cycles of the reason in ECX.
+    ReasonCycles,
+}
 
 /// The exit-reason field of a CPUID exit: a query's own exit, when the
 /// guest's CPUID instruction exits as such.
@@ -101,27 +118,63 @@ impl Counts for Counters {
     }
 }
 
-/// How leaf `0x4ffffffe` is used; the other leaves are the same in both.
+/// Which leaf gives what: the ways course versions number the leaves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Layout {
-    /// The seed's: `0x4ffffffe` gives the exits of the reason in ECX.
+    /// The seed's: `0x4fffffff` the totals, `0x4ffffffe` and `0x4ffffffd`
+    /// the exits of the reason in ECX, `0x4ffffffc` its cycles.
     #[default]
     Seed = 0,
-    /// `0x4ffffffe` gives the total cycles.
+    /// As the seed's, but `0x4ffffffe` gives the total cycles.
     FourLeaf = 1,
+    /// The Fall 2022 handout's: `0x4ffffffc` the total exits, `0x4ffffffd`
+    /// the total cycles, `0x4ffffffe` the exits of the reason in ECX,
+    /// `0x4fffffff` its cycles.
+    Fall2022 = 2,
 }
 
 impl Layout {
-    /// Both layouts.
-    pub const ALL: [Layout; 2] = [Layout::Seed, Layout::FourLeaf];
+    /// Every layout.
+    pub const ALL: [Layout; 3] = [Layout::Seed, Layout::FourLeaf, Layout::Fall2022];
 
     /// The name a user writes to select it.
     pub fn name(self) -> &'static str {
         match self {
             Layout::Seed => "seed",
             Layout::FourLeaf => "four-leaf",
+            Layout::Fall2022 => "fall-2022",
         }
+    }
+
+    /// What `leaf` gives, or `None` for a leaf left to KVM.
+    pub fn request(self, leaf: u32) -> Option<Request> {
+        use Layout::{Fall2022, FourLeaf, Seed};
+        Some(match (self, leaf) {
+            (Seed | FourLeaf, LEAF_TOTALS) => Request::Totals,
+            (Seed, LEAF_LAYOUT_SPECIFIC) => Request::ReasonExits,
+            (FourLeaf, LEAF_LAYOUT_SPECIFIC) => Request::TotalCycles,
+            (Seed | FourLeaf, LEAF_REASON_EXITS) => Request::ReasonExits,
+            (Seed | FourLeaf, LEAF_REASON_CYCLES) => Request::ReasonCycles,
+            (Fall2022, LEAF_REASON_CYCLES) => Request::TotalExits,
+            (Fall2022, LEAF_REASON_EXITS) => Request::TotalCycles,
+            (Fall2022, LEAF_LAYOUT_SPECIFIC) => Request::ReasonExits,
+            (Fall2022, LEAF_TOTALS) => Request::ReasonCycles,
+            _ => return None,
+        })
+    }
+
+    /// The leaf that gives `request`, if one does.  (For the seed layout's
+    /// exits of a reason, `0x4ffffffd`.)
+    pub fn leaf(self, request: Request) -> Option<u32> {
+        [
+            LEAF_REASON_CYCLES,
+            LEAF_REASON_EXITS,
+            LEAF_LAYOUT_SPECIFIC,
+            LEAF_TOTALS,
+        ]
+        .into_iter()
+        .find(|&leaf| self.request(leaf) == Some(request))
     }
 
     /// The layout named `input`, ignoring surrounding white space.
@@ -141,11 +194,10 @@ impl Layout {
 
     /// The layout stored as `value` by `Layout as u8`.
     pub fn from_u8(value: u8) -> Self {
-        if value == Layout::FourLeaf as u8 {
-            Layout::FourLeaf
-        } else {
-            Layout::Seed
-        }
+        Self::ALL
+            .into_iter()
+            .find(|&layout| layout as u8 == value)
+            .unwrap_or_default()
     }
 }
 
@@ -173,9 +225,11 @@ const fn high32(value: u64) -> u32 {
 /// What a query asked for and the figure it got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Figure {
-    /// The totals (`0x4fffffff`).
+    /// The totals.
     Totals(ExitCounters),
-    /// The total cycles (`0x4ffffffe`, four-leaf layout).
+    /// The total exits.
+    TotalExits(u64),
+    /// The total cycles.
     TotalCycles(u64),
     /// The exits of a reason.
     ReasonExits(u32, u64),
@@ -211,6 +265,11 @@ impl Answer {
                 ecx: low32(cycles),
                 ..CpuidRegs::default()
             },
+            Figure::TotalExits(exits) => CpuidRegs {
+                eax: low32(exits),
+                edx: high32(exits),
+                ..CpuidRegs::default()
+            },
             Figure::ReasonExits(_, exits) => CpuidRegs {
                 eax: low32(exits),
                 ..CpuidRegs::default()
@@ -243,6 +302,7 @@ impl fmt::Display for Answer {
             Figure::Totals(totals) => {
                 write!(f, ": exits={} cycles={}", totals.exits, totals.cycles)
             }
+            Figure::TotalExits(exits) => write!(f, ": exits={exits}"),
             Figure::TotalCycles(cycles) => write!(f, ": cycles={cycles}"),
             Figure::ReasonExits(reason, exits) => {
                 write!(f, " {}: exits={exits}", ReasonInEcx(reason))
@@ -293,20 +353,19 @@ pub fn answer(
         let own = u64::from(own_slot.is_some() && own_slot == Some(reasons::slot(ecx)));
         Figure::ReasonExits(ecx, c.exits.wrapping_add(own))
     };
-    let figure = match (leaf, layout) {
-        (LEAF_TOTALS, _) => {
+    let total_exits = |c: ExitCounters| c.exits.wrapping_add(u64::from(own_exit.is_some()));
+    let figure = match layout.request(leaf)? {
+        Request::Totals => {
             let total = counts.total();
             Figure::Totals(ExitCounters {
-                exits: total.exits.wrapping_add(u64::from(own_exit.is_some())),
+                exits: total_exits(total),
                 cycles: total.cycles,
             })
         }
-        (LEAF_LAYOUT_SPECIFIC, Layout::Seed) | (LEAF_REASON_EXITS, _) => {
-            per_reason(ecx, counts, reason_exits)
-        }
-        (LEAF_LAYOUT_SPECIFIC, Layout::FourLeaf) => Figure::TotalCycles(counts.total().cycles),
-        (LEAF_REASON_CYCLES, _) => per_reason(ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles)),
-        _ => return None,
+        Request::TotalExits => Figure::TotalExits(total_exits(counts.total())),
+        Request::TotalCycles => Figure::TotalCycles(counts.total().cycles),
+        Request::ReasonExits => per_reason(ecx, counts, reason_exits),
+        Request::ReasonCycles => per_reason(ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles)),
     };
     Some(Answer { leaf, figure })
 }
@@ -354,10 +413,30 @@ mod tests {
             ecx: 0x8765_4321,
             edx: 0x1234_5678,
         };
-        for layout in Layout::ALL {
+        for layout in [Layout::Seed, Layout::FourLeaf] {
             for ecx in [0, 10, 35, u32::MAX] {
                 assert_eq!(regs(LEAF_TOTALS, ecx, layout, &all), expected);
             }
+        }
+        // Fall 2022: the exits (with EDX their high half) and the cycles
+        // each have a leaf of their own.
+        for ecx in [0, 10, 35, u32::MAX] {
+            assert_eq!(
+                regs(LEAF_REASON_CYCLES, ecx, Layout::Fall2022, &all),
+                CpuidRegs {
+                    eax: expected.eax,
+                    edx: expected.edx,
+                    ..CpuidRegs::default()
+                }
+            );
+            assert_eq!(
+                regs(LEAF_REASON_EXITS, ecx, Layout::Fall2022, &all),
+                CpuidRegs {
+                    ebx: expected.ebx,
+                    ecx: expected.ecx,
+                    ..CpuidRegs::default()
+                }
+            );
         }
     }
 
@@ -365,11 +444,15 @@ mod tests {
     fn query_counts_its_own_exit() {
         let none = Counters::ZERO;
         for layout in Layout::ALL {
-            assert_eq!(regs(LEAF_TOTALS, 0, layout, &none).eax, 1);
-            assert_eq!(regs(LEAF_REASON_EXITS, 10, layout, &none).eax, 1);
-            assert_eq!(regs(LEAF_REASON_EXITS, 12, layout, &none).eax, 0);
+            let leaf = |request| layout.leaf(request).unwrap();
+            let total_exits = layout
+                .leaf(Request::Totals)
+                .unwrap_or_else(|| leaf(Request::TotalExits));
+            assert_eq!(regs(total_exits, 0, layout, &none).eax, 1);
+            assert_eq!(regs(leaf(Request::ReasonExits), 10, layout, &none).eax, 1);
+            assert_eq!(regs(leaf(Request::ReasonExits), 12, layout, &none).eax, 0);
             assert_eq!(
-                regs(LEAF_REASON_CYCLES, 10, layout, &none),
+                regs(leaf(Request::ReasonCycles), 10, layout, &none),
                 CpuidRegs::default()
             );
         }
@@ -433,11 +516,34 @@ mod tests {
             0x8000_0029,
         ]);
         values.extend([0xffff_fffe, u32::MAX]);
+        let fall_totals = (
+            regs(LEAF_REASON_CYCLES, 0, Layout::Fall2022, &all),
+            regs(LEAF_REASON_EXITS, 0, Layout::Fall2022, &all),
+        );
         for ecx in values {
             let seed_exits = regs(LEAF_LAYOUT_SPECIFIC, ecx, Layout::Seed, &all);
+            // Fall 2022: ECX does not matter to the totals' leaves.
+            assert_eq!(
+                (
+                    regs(LEAF_REASON_CYCLES, ecx, Layout::Fall2022, &all),
+                    regs(LEAF_REASON_EXITS, ecx, Layout::Fall2022, &all)
+                ),
+                fall_totals,
+                "ecx {ecx:#x}"
+            );
             for layout in Layout::ALL {
-                let exits = regs(LEAF_REASON_EXITS, ecx, layout, &all);
-                let cycles = regs(LEAF_REASON_CYCLES, ecx, layout, &all);
+                let exits = regs(
+                    layout.leaf(Request::ReasonExits).unwrap(),
+                    ecx,
+                    layout,
+                    &all,
+                );
+                let cycles = regs(
+                    layout.leaf(Request::ReasonCycles).unwrap(),
+                    ecx,
+                    layout,
+                    &all,
+                );
                 assert_eq!(exits, seed_exits, "ecx {ecx:#x}");
                 match reasons::vmx(ecx) {
                     Reason::Undefined => {
@@ -555,6 +661,36 @@ mod tests {
     }
 
     #[test]
+    fn every_layout_has_every_figure() {
+        for layout in Layout::ALL {
+            for request in [Request::ReasonExits, Request::ReasonCycles] {
+                assert!(layout.leaf(request).is_some(), "{layout:?} {request:?}");
+            }
+            let has = |request| layout.leaf(request).is_some();
+            assert!(
+                has(Request::Totals) || (has(Request::TotalExits) && has(Request::TotalCycles)),
+                "{layout:?}"
+            );
+        }
+        assert_eq!(
+            Layout::Seed.leaf(Request::ReasonExits),
+            Some(LEAF_REASON_EXITS)
+        );
+        assert_eq!(
+            Layout::FourLeaf.leaf(Request::TotalCycles),
+            Some(LEAF_LAYOUT_SPECIFIC)
+        );
+        assert_eq!(
+            Layout::Fall2022.leaf(Request::TotalExits),
+            Some(LEAF_REASON_CYCLES)
+        );
+        assert_eq!(
+            Layout::Fall2022.leaf(Request::ReasonCycles),
+            Some(LEAF_TOTALS)
+        );
+    }
+
+    #[test]
     fn layout_names() {
         assert_eq!(Layout::default(), Layout::Seed);
         for layout in Layout::ALL {
@@ -591,6 +727,24 @@ mod tests {
                 3,
                 Layout::FourLeaf,
                 format!("CPUID 0x4ffffffe: cycles={}", all.total.cycles),
+            ),
+            (
+                LEAF_REASON_CYCLES,
+                3,
+                Layout::Fall2022,
+                format!("CPUID 0x4ffffffc: exits={}", all.total.exits + 1),
+            ),
+            (
+                LEAF_REASON_EXITS,
+                3,
+                Layout::Fall2022,
+                format!("CPUID 0x4ffffffd: cycles={}", all.total.cycles),
+            ),
+            (
+                LEAF_TOTALS,
+                48,
+                Layout::Fall2022,
+                "CPUID 0x4fffffff ecx=48 (EPT_VIOLATION): cycles=48000".into(),
             ),
         ]
         .into_iter()

@@ -5,7 +5,10 @@
 //! the Prometheus text format.
 
 use crate::{
-    leaf::{Counters, CpuidRegs, ExitCounters, LEAF_REASON_CYCLES, LEAF_REASON_EXITS, LEAF_TOTALS},
+    leaf::{
+        Counters, CpuidRegs, ExitCounters, Layout, Request, LEAF_LAYOUT_SPECIFIC,
+        LEAF_REASON_CYCLES, LEAF_REASON_EXITS, LEAF_TOTALS,
+    },
     reasons::{self, Reason, BEYOND_SLOT, MAX_REASON},
     table::{self, Row, BEYOND_LABEL},
 };
@@ -37,41 +40,71 @@ fn join(high: u32, low: u32) -> u64 {
     u64::from(high) << 32 | u64::from(low)
 }
 
-/// The counters read through the CPUID leaves with `cpuid(leaf, ecx)`.
-///
-/// The reasons are read one by one and the totals last, so the totals
-/// include every exit the reasons show (and the queries' own).  A reason's
-/// exits are the low 32 bits the leaf reports; reasons above `MAX_REASON`
-/// cannot be read this way.
-pub fn from_leaves(mut cpuid: impl FnMut(u32, u32) -> CpuidRegs) -> Result<Counters, NotServed> {
+/// The layout the leaves are served in, told from their answers for a
+/// reason the SDM does not define: the seed and four-leaf layouts give the
+/// undefined-reason answer on `0x4ffffffd` and `0x4ffffffc` (and the seed
+/// layout on `0x4ffffffe` too, where the four-leaf one gives cycles); the
+/// Fall 2022 layout gives it on `0x4ffffffe` and `0x4fffffff`.  Anything
+/// else is not kvm-exitstat's: the `0x4ffffffd` answer says what it was.
+pub fn layout_of(mut cpuid: impl FnMut(u32, u32) -> CpuidRegs) -> Result<Layout, NotServed> {
     let undefined = CpuidRegs {
         edx: u32::MAX,
         ..CpuidRegs::default()
     };
-    let probe = MAX_REASON + 1;
-    for leaf in [LEAF_REASON_EXITS, LEAF_REASON_CYCLES] {
-        let regs = cpuid(leaf, probe);
-        if regs != undefined {
-            return Err(NotServed(regs));
-        }
+    let exits = cpuid(LEAF_REASON_EXITS, MAX_REASON + 1);
+    let mut probe = |leaf| cpuid(leaf, MAX_REASON + 1) == undefined;
+    if exits == undefined && probe(LEAF_REASON_CYCLES) {
+        Ok(if probe(LEAF_LAYOUT_SPECIFIC) {
+            Layout::Seed
+        } else {
+            Layout::FourLeaf
+        })
+    } else if exits != undefined && probe(LEAF_LAYOUT_SPECIFIC) && probe(LEAF_TOTALS) {
+        Ok(Layout::Fall2022)
+    } else {
+        Err(NotServed(exits))
     }
+}
+
+/// The counters read through the CPUID leaves with `cpuid(leaf, ecx)`, in
+/// whichever layout they are served.
+///
+/// The reasons are read one by one and the totals last, the total exits
+/// after the total cycles, so the totals include every exit the reasons
+/// show (and the queries' own).  A reason's exits are the low 32 bits the
+/// leaf reports; reasons above `MAX_REASON` cannot be read this way.
+pub fn from_leaves(
+    mut cpuid: impl FnMut(u32, u32) -> CpuidRegs,
+) -> Result<(Layout, Counters), NotServed> {
+    let layout = layout_of(&mut cpuid)?;
+    // Every layout has a leaf for each of these.
+    let leaf = |request| layout.leaf(request).unwrap_or(LEAF_TOTALS);
     let mut all = Counters::ZERO;
     for number in 0..=MAX_REASON {
         if let Reason::Handled(_) = reasons::vmx(number) {
-            let exits = cpuid(LEAF_REASON_EXITS, number);
-            let cycles = cpuid(LEAF_REASON_CYCLES, number);
+            let exits = cpuid(leaf(Request::ReasonExits), number);
+            let cycles = cpuid(leaf(Request::ReasonCycles), number);
             all.by_reason[number as usize] = ExitCounters {
                 exits: exits.eax.into(),
                 cycles: join(cycles.ebx, cycles.ecx),
             };
         }
     }
-    let totals = cpuid(LEAF_TOTALS, 0);
-    all.total = ExitCounters {
-        exits: join(totals.edx, totals.eax),
-        cycles: join(totals.ebx, totals.ecx),
+    let (cycles, exits) = match layout.leaf(Request::Totals) {
+        Some(totals) => {
+            let totals = cpuid(totals, 0);
+            (totals, totals)
+        }
+        None => {
+            let cycles = cpuid(leaf(Request::TotalCycles), 0);
+            (cycles, cpuid(leaf(Request::TotalExits), 0))
+        }
     };
-    Ok(all)
+    all.total = ExitCounters {
+        exits: join(exits.edx, exits.eax),
+        cycles: join(cycles.ebx, cycles.ecx),
+    };
+    Ok((layout, all))
 }
 
 /// A line of the host view that is not what the module writes.
@@ -282,24 +315,26 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_leaves_in_both_layouts() {
+    fn reads_the_leaves_in_every_layout() {
         for layout in Layout::ALL {
             let guest = Guest {
                 counters: RefCell::new(sample()),
                 layout,
             };
-            let read = from_leaves(|leaf, ecx| guest.cpuid(leaf, ecx)).unwrap();
+            let (read_layout, read) = from_leaves(|leaf, ecx| guest.cpuid(leaf, ecx)).unwrap();
+            assert_eq!(read_layout, layout);
             let handled =
                 (0..=MAX_REASON).filter(|&n| matches!(reasons::vmx(n), Reason::Handled(_)));
-            let queries = 2 + 2 * handled.count() as u64 + 1;
+            let totals_queries = if layout == Layout::Fall2022 { 2 } else { 1 };
+            let queries = 3 + 2 * handled.count() as u64 + totals_queries;
             let after = *guest.counters.borrow();
-            // The totals are read by the last query, which is counted in
-            // its exits but not in its cycles.
+            // The total exits are read by the last query, which is counted
+            // in them; the cycles leave out the totals queries.
             assert_eq!(
                 read.total,
                 ExitCounters {
                     exits: 7 + queries,
-                    cycles: after.total.cycles - 100
+                    cycles: after.total.cycles - 100 * totals_queries
                 }
             );
             assert_eq!(after.total.exits, read.total.exits);
@@ -323,9 +358,37 @@ mod tests {
             let before = (0..10).filter(|&n| matches!(reasons::vmx(n), Reason::Handled(_)));
             assert_eq!(
                 read.by_reason[10].exits,
-                1 + 2 + 2 * before.count() as u64 + 1
+                1 + 3 + 2 * before.count() as u64 + 1
             );
         }
+    }
+
+    #[test]
+    fn other_answers_are_not_served() {
+        let stock = CpuidRegs {
+            eax: 0xd,
+            ebx: 0x756e_6547,
+            ecx: 0x6c65_746e,
+            edx: 0x4965_6e69,
+        };
+        assert_eq!(layout_of(|_, _| stock), Err(NotServed(stock)));
+        assert_eq!(
+            layout_of(|_, _| CpuidRegs::default()),
+            Err(NotServed(CpuidRegs::default()))
+        );
+        // Undefined everywhere is no layout either.
+        let undefined = CpuidRegs {
+            edx: u32::MAX,
+            ..CpuidRegs::default()
+        };
+        assert_eq!(
+            layout_of(|leaf, _| if leaf == LEAF_REASON_EXITS {
+                undefined
+            } else {
+                stock
+            }),
+            Err(NotServed(undefined))
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 # rig: l2
 # The run-time settings in /sys/kernel/debug/kvm_exitstat/, each asserted
-# from the L2 guest: the four-leaf layout, guest access off, reset, and the
-# per-query log line off.
+# from the L2 guest: the three layouts (and exitstat in each), guest access
+# off, reset, and the per-query log line.
 KX_NAME=knob-defaults
 knobs=/sys/kernel/debug/kvm_exitstat
 load_exitstat
@@ -40,6 +40,56 @@ set -- $(regs "$L2_ANSWER")
 l2_query 0x4ffffffe 35
 [ "$(regs "$L2_ANSWER")" = "0 0 0 4294967295" ] || fail "seed 0x4ffffffe ecx=35 answered '$L2_ANSWER'"
 result $KX_NAME PASS "four-leaf: 0x4ffffffe = total cycles ($fe_cycles); seed: CPUID exits ($fe_exits)"
+
+# The Fall 2022 handout's layout: 0x4ffffffc the total exits (EDX:EAX),
+# 0x4ffffffd the total cycles (EBX:ECX), 0x4ffffffe a reason's exits,
+# 0x4fffffff its cycles; ECX is ignored by the first two.
+KX_NAME=layout-fall-2022
+echo fall-2022 >"$knobs/layout" || fail "could not select the fall-2022 layout"
+[ "$(cat "$knobs/layout")" = fall-2022 ] || fail "layout reads '$(cat "$knobs/layout")'"
+l2_query 0x4ffffffc 3
+set -- $(regs "$L2_ANSWER")
+[ "$1" -gt 0 ] && [ "$2 $3" = "0 0" ] || fail "fall-2022 0x4ffffffc answered '$L2_ANSWER'"
+total_exits=$1
+l2_query 0x4ffffffd 7
+set -- $(regs "$L2_ANSWER")
+[ "$1 $4" = "0 0" ] && [ "$3" -gt 0 ] || fail "fall-2022 0x4ffffffd answered '$L2_ANSWER'"
+l2_query 0x4ffffffe 10
+set -- $(regs "$L2_ANSWER")
+[ "$1" -gt 0 ] && [ "$1" -lt "$total_exits" ] && [ "$2 $3 $4" = "0 0 0" ] ||
+	fail "fall-2022 0x4ffffffe ecx=10 answered '$L2_ANSWER'"
+cpuid_exits=$1
+l2_query 0x4fffffff 10
+set -- $(regs "$L2_ANSWER")
+[ "$1 $4" = "0 0" ] && [ "$3" -gt 0 ] || fail "fall-2022 0x4fffffff ecx=10 answered '$L2_ANSWER'"
+l2_query 0x4fffffff 35
+[ "$(regs "$L2_ANSWER")" = "0 0 0 4294967295" ] || fail "fall-2022 0x4fffffff ecx=35 answered '$L2_ANSWER'"
+result $KX_NAME PASS "total exits $total_exits, CPUID exits $cpuid_exits; reason 35 undefined"
+
+# exitstat in L2 tells the layout from the leaves' answers and prints the
+# same table in each: no row lost, no count smaller than in the one before.
+KX_NAME=exitstat-layouts
+previous=
+for layout in seed four-leaf fall-2022; do
+	echo $layout >"$knobs/layout" || fail "could not select the $layout layout"
+	l2_exitstat
+	[ "$L2_RC" = 0 ] || fail "exitstat in the $layout layout: rc $L2_RC, $(head -n 1 /tmp/l2-exitstat.out)"
+	head -n 1 /tmp/l2-exitstat.out | grep -q '^reason name *exits' ||
+		fail "exitstat in the $layout layout printed no table: $(head -n 1 /tmp/l2-exitstat.out)"
+	cp /tmp/l2-exitstat.out "/tmp/l2-table-$layout"
+	if [ -n "$previous" ]; then
+		lost=$(awk 'function row() { return $1 == "total" || $1 ~ /^[0-9]+$/ }
+			function exits() { return $1 == "total" ? $2 : $3 }
+			NR == FNR { if (row()) before[$1] = exits(); next }
+			row() { after[$1] = exits() }
+			END { for (r in before) if (!(r in after) || after[r] + 0 < before[r] + 0) print r }' \
+			"/tmp/l2-table-$previous" "/tmp/l2-table-$layout")
+		[ -z "$lost" ] || fail "$layout after $previous: rows shrank or vanished: $lost"
+	fi
+	previous=$layout
+done
+echo seed >"$knobs/layout" || fail "could not select the seed layout"
+result $KX_NAME PASS "the same table in the seed, four-leaf and fall-2022 layouts ($(table_row /tmp/l2-table-fall-2022 total | cut -d' ' -f1) exits)"
 
 # Guest access off: stock answers, and exitstat in L2 says why it has none.
 KX_NAME=guest-access
