@@ -13,7 +13,7 @@ use core::{
     mem::{offset_of, size_of},
     sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed},
 };
-use kernel::{bindings, c_str, prelude::*, sync::Arc};
+use kernel::{bindings, c_str, prelude::*, str::CStr, sync::Arc};
 
 pub mod debugfs;
 pub mod hook;
@@ -220,32 +220,16 @@ enum Knob {
     Reset,
 }
 
+const fn knob(name: &'static CStr, mode: u16, file: Knob) -> Spec<Knob> {
+    Spec { name, mode, file }
+}
+
 const KNOBS: [Spec<Knob>; 5] = [
-    Spec {
-        name: c_str!("stats"),
-        mode: 0o400,
-        file: Knob::Stats,
-    },
-    Spec {
-        name: c_str!("guest_access"),
-        mode: 0o600,
-        file: Knob::GuestAccess,
-    },
-    Spec {
-        name: c_str!("layout"),
-        mode: 0o600,
-        file: Knob::Layout,
-    },
-    Spec {
-        name: c_str!("log_queries"),
-        mode: 0o600,
-        file: Knob::LogQueries,
-    },
-    Spec {
-        name: c_str!("reset"),
-        mode: 0o200,
-        file: Knob::Reset,
-    },
+    knob(c_str!("stats"), 0o400, Knob::Stats),
+    knob(c_str!("guest_access"), 0o600, Knob::GuestAccess),
+    knob(c_str!("layout"), 0o600, Knob::Layout),
+    knob(c_str!("log_queries"), 0o600, Knob::LogQueries),
+    knob(c_str!("reset"), 0o200, Knob::Reset),
 ];
 
 impl Knob {
