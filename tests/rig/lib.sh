@@ -112,13 +112,21 @@ kvm_exits() {
 	cat /sys/kernel/debug/kvm/exits
 }
 
-# Stops L2's QEMU (SIGSTOP kicks its vCPU out of the guest) and waits until
-# KVM counts no more exits.
+# Stops L2's QEMU and waits until each of its threads is stopped: SIGSTOP
+# kicks the vCPU out of the guest, so KVM counts no more exits for it.
+# (Polled, not slept: a guest second costs many wall seconds on Bochs.)
 l2_pause() {
 	kill -STOP "$L2_PID"
-	local before after
-	after=$(kvm_exits)
-	while before=$after && sleep 1 && after=$(kvm_exits) && [ "$before" != "$after" ]; do :; done
+	while sed 's/.*) //' /proc/"$L2_PID"/task/*/stat | cut -d' ' -f1 | grep -q -v '^T'; do
+		usleep 10000
+	done
+}
+
+# Waits until KVM has counted $1 more exits than $2.
+await_exits() {
+	while [ $(($(kvm_exits) - $2)) -lt "$1" ]; do
+		usleep 10000
+	done
 }
 
 l2_resume() {

@@ -37,7 +37,7 @@ l2_pause
 before=$(kvm_exits)
 load_exitstat
 l2_resume
-sleep 3
+await_exits 2000 "$before"
 l2_pause
 after=$(kvm_exits)
 set -- $(table_sums)
@@ -53,7 +53,7 @@ rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
 before=$(kvm_exits)
 load_exitstat
 loaded=$(kvm_exits)
-sleep 3
+await_exits 2000 "$loaded"
 l2_pause
 after=$(kvm_exits)
 set -- $(table_sums)
@@ -76,7 +76,7 @@ done
 before=$(kvm_exits)
 echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "the last reset failed"
 reset=$(kvm_exits)
-sleep 2
+await_exits 2000 "$reset"
 l2_pause
 after=$(kvm_exits)
 set -- $(table_sums)
