@@ -68,6 +68,8 @@ result $KX_NAME PASS "$1 exits: at least the $((after - loaded)) after insmod, a
 # are KVM's.
 KX_NAME=reset-under-load
 l2_resume
+echo spin >&3
+l2_wait '^L2-SPINNING' 1 60 || fail "L2 did not start its busy exit loop"
 for task in /proc/"$L2_PID"/task/*; do
 	taskset -p 2 "${task##*/}" >/dev/null || fail "could not keep L2's threads on CPU 1"
 done
