@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Exit counters and the CPUID leaves that report them to the guest
-//! (`../shared/design.md`, section 2, in README.md "CPUID leaves").
+//! (README.md, "The CPUID leaves").
 //!
 //! Plain `core` code: the kernel module includes it, and on the host it is
 //! part of the `exitstat` library, unit-tested with `cargo test`.
