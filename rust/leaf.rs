@@ -9,8 +9,9 @@
 use crate::reasons::{self, Reason, Slot, SLOTS};
 use core::fmt;
 
-/// The leaves, named as the seed and four-leaf layouts use them; what each
-/// gives depends on the layout (`Layout::request`).
+// The leaves, named as the seed and four-leaf layouts use them; what each
+// gives depends on the layout (`Layout::request`).
+
 /// The totals (seed, four-leaf); cycles of a reason (fall-2022).
 pub const LEAF_TOTALS: u32 = 0x4fff_ffff;
 /// Exits of a reason (seed, fall-2022); the total cycles (four-leaf).
@@ -350,7 +351,7 @@ pub fn answer(
 ) -> Option<Answer> {
     let own_slot = own_exit.map(reasons::slot);
     let reason_exits = |c: ExitCounters| {
-        let own = u64::from(own_slot.is_some() && own_slot == Some(reasons::slot(ecx)));
+        let own = u64::from(own_slot == Some(reasons::slot(ecx)));
         Figure::ReasonExits(ecx, c.exits.wrapping_add(own))
     };
     let total_exits = |c: ExitCounters| c.exits.wrapping_add(u64::from(own_exit.is_some()));

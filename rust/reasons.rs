@@ -18,7 +18,7 @@ pub const SLOTS: usize = MAX_REASON as usize + 2;
 pub const BEYOND_SLOT: usize = SLOTS - 1;
 
 /// A counter slot: one of `SLOTS`, by construction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot(usize);
 
 impl Slot {
@@ -28,11 +28,6 @@ impl Slot {
     /// Its index, below `SLOTS`.
     pub const fn index(self) -> usize {
         self.0
-    }
-
-    /// The basic exit reason it counts, or `None` for `BEYOND`.
-    pub fn reason(self) -> Option<u32> {
-        (self != Self::BEYOND).then_some(self.0 as u32)
     }
 
     /// Every slot, in order.
@@ -220,11 +215,10 @@ mod tests {
         assert_eq!(slot(10).index(), 10);
         assert_eq!(slot(0x8000_0021).index(), 33);
         assert_eq!(slot(0x0800_0000 | 60).index(), 60);
-        assert_eq!(slot(MAX_REASON).reason(), Some(MAX_REASON));
+        assert_eq!(slot(MAX_REASON).index(), MAX_REASON as usize);
         assert_eq!(slot(MAX_REASON + 1), Slot::BEYOND);
         assert_eq!(slot(0xffff), Slot::BEYOND);
         assert_eq!(slot(u32::MAX), Slot::BEYOND);
-        assert_eq!(Slot::BEYOND.reason(), None);
         assert_eq!(Slot::all().count(), SLOTS);
         assert!(Slot::all().all(|slot| slot.index() < SLOTS));
     }
