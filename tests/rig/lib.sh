@@ -133,10 +133,13 @@ l2_resume() {
 	kill -CONT "$L2_PID"
 }
 
-# The host view's totals and what its rows add up to:
-# "total_exits total_cycles rows_exits rows_cycles".
-table_sums() {
-	awk '$1 == "total" { te = $2; tc = $4 }
+# Sets $COUNTED to the host view's total exits, after checking that its
+# rows add up to its totals, exits and cycles ($1 says when, for the
+# failure).
+counted_exits() { # when
+	set -- "$1" $(awk '$1 == "total" { te = $2; tc = $4 }
 		$1 ~ /^>?[0-9]+$/ { re += $3; rc += $5 }
-		END { printf "%d %d %d %d\n", te, tc, re, rc }' /sys/kernel/debug/kvm_exitstat/stats
+		END { printf "%d %d %d %d\n", te, tc, re, rc }' /sys/kernel/debug/kvm_exitstat/stats)
+	[ "$2 $3" = "$4 $5" ] || fail "$1: totals $2 exits, $3 cycles; the rows add up to $4, $5"
+	COUNTED=$2
 }
