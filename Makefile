@@ -46,11 +46,15 @@ build/exit_cost: tests/bench/exit_cost.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -o $@ $<
 
+build/vm_churn: tests/rig/vm_churn.c
+	mkdir -p build
+	$(CC) -static -O2 -Wall -Wextra -pthread -o $@ $<
+
 # The emulator must not depend on the caller's locale: one rig run in a
 # UTF-8 locale, one in the C locale.
-test: host-test check clippy exitstat selftests build/exit_cost
+test: host-test check clippy exitstat selftests build/exit_cost build/vm_churn
 	LC_ALL=C.UTF-8 scripts/rig.sh kselftest seed knobs bench
-	LC_ALL=C scripts/rig.sh unload
+	LC_ALL=C scripts/rig.sh unload churn
 
 clean:
 	rm -rf build target

@@ -47,6 +47,16 @@ pub struct Spec<F> {
 /// Writes formatted text into the `seq_file` of a read in progress.
 pub struct SeqWriter(*mut bindings::seq_file);
 
+impl SeqWriter {
+    /// # Safety
+    ///
+    /// `seq` is the `seq_file` of a `show` call in progress, and the writer
+    /// is used only within that call.
+    pub unsafe fn new(seq: *mut bindings::seq_file) -> Self {
+        Self(seq)
+    }
+}
+
 impl Write for SeqWriter {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         // SAFETY: `self.0` is the `seq_file` of the `show` call that made
@@ -178,7 +188,8 @@ unsafe extern "C" fn show<T: Files>(seq: *mut bindings::seq_file, _: *mut c_void
     // as long as the file.
     let (owner, file) = unsafe { entry::<T>((*seq).private) };
     // Overflow is not an error: seq_read() retries with a larger buffer.
-    let _ = owner.show(file, &mut SeqWriter(seq));
+    // SAFETY: we are that `show` call.
+    let _ = owner.show(file, &mut unsafe { SeqWriter::new(seq) });
     0
 }
 

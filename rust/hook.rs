@@ -4,8 +4,11 @@
 //! added by the series in `patches/`): a safe wrapper of
 //! `kvm_exit_stats_register()` and its callbacks.
 
-use crate::leaf::CpuidRegs;
-use core::{ffi::c_void, ptr};
+use crate::{debugfs::SeqWriter, leaf::CpuidRegs};
+use core::{
+    ffi::{c_int, c_void},
+    fmt, ptr,
+};
 use kernel::{bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
 
 /// A guest's CPUID query for one of the leaves a collector may answer.
@@ -20,15 +23,22 @@ pub struct CpuidQuery {
     pub own_exit: Option<u32>,
 }
 
-/// What KVM calls.  Both run with preemption disabled, so on one CPU
-/// throughout, and must not sleep.
+/// What KVM calls.  `record_exit` and `emulate_cpuid` run with preemption
+/// disabled, so on one CPU throughout, and must not sleep.  `vm` is what
+/// `vm_init` made for the VM of the exit or query: `None` if it failed.
 pub trait ExitStats: Send + Sync {
+    /// What the collector keeps for each VM.
+    type Vm: Send + Sync;
+    /// The data of a VM that exists at registration or is created after.
+    fn vm_init(&self) -> Result<Self::Vm>;
     /// One VM-Exit with its exit-reason field, handled in `cycles` TSC
     /// cycles.
-    fn record_exit(&self, exit_reason: u32, cycles: u64);
+    fn record_exit(&self, vm: Option<&Self::Vm>, exit_reason: u32, cycles: u64);
     /// The answer to `query`, or `None` to let KVM answer as it does
     /// without a collector.
-    fn emulate_cpuid(&self, query: CpuidQuery) -> Option<CpuidRegs>;
+    fn emulate_cpuid(&self, vm: Option<&Self::Vm>, query: CpuidQuery) -> Option<CpuidRegs>;
+    /// Prints a VM's figures, in its file in KVM's per-VM debugfs directory.
+    fn show_vm(&self, vm: &Self::Vm, out: &mut SeqWriter) -> fmt::Result;
 }
 
 /// A collector registered with KVM for as long as this value lives.
@@ -46,7 +56,8 @@ unsafe impl<T: ExitStats> Send for Registration<T> {}
 unsafe impl<T: ExitStats> Sync for Registration<T> {}
 
 impl<T: ExitStats> Registration<T> {
-    /// Registers `collector`.  Fails with `EOPNOTSUPP` if no loaded vendor
+    /// Registers `collector`, which gets `vm_init` for every existing VM.
+    /// Fails with `EOPNOTSUPP` if no loaded vendor
     /// module reports exits, `EBUSY` if another collector is registered.
     pub fn new(collector: Arc<T>) -> Result<Self> {
         let data = ptr::from_ref::<T>(&collector).cast_mut().cast::<c_void>();
@@ -55,8 +66,11 @@ impl<T: ExitStats> Registration<T> {
                 // SAFETY: `ops` points to writable, pinned storage.
                 unsafe {
                     ops.write(bindings::kvm_exit_stats_ops {
+                        vm_init: Some(vm_init::<T>),
+                        vm_destroy: Some(vm_destroy::<T>),
                         record_exit: Some(record_exit::<T>),
                         emulate_cpuid: Some(emulate_cpuid::<T>),
+                        show_vm: Some(show_vm::<T>),
                         data,
                     })
                 };
@@ -90,24 +104,61 @@ unsafe fn collector<'a, T: ExitStats>(data: *mut c_void) -> &'a T {
     unsafe { &*data.cast::<T>() }
 }
 
-extern "C" fn record_exit<T: ExitStats>(data: *mut c_void, exit_reason: u32, cycles: u64) {
+/// # Safety
+///
+/// `vm` is null or came from `vm_init::<T>` and is not yet destroyed.
+unsafe fn vm_data<'a, T: ExitStats>(vm: *mut c_void) -> Option<&'a T::Vm> {
+    // SAFETY: per the contract, a non-null `vm` is a live `KBox<T::Vm>`.
+    unsafe { vm.cast::<T::Vm>().as_ref() }
+}
+
+extern "C" fn vm_init<T: ExitStats>(data: *mut c_void) -> *mut c_void {
     // SAFETY: KVM passes back the `data` that `Registration::new` registered.
-    unsafe { collector::<T>(data) }.record_exit(exit_reason, cycles);
+    let collector = unsafe { collector::<T>(data) };
+    match collector
+        .vm_init()
+        .and_then(|vm| Ok(KBox::new(vm, GFP_KERNEL)?))
+    {
+        Ok(vm) => KBox::into_raw(vm).cast(),
+        Err(_) => ptr::null_mut(),
+    }
+}
+
+extern "C" fn vm_destroy<T: ExitStats>(_data: *mut c_void, vm: *mut c_void) {
+    // SAFETY: KVM passes what `vm_init` returned, non-null, once, after
+    // every other callback that used it.
+    drop(unsafe { KBox::from_raw(vm.cast::<T::Vm>()) });
+}
+
+extern "C" fn record_exit<T: ExitStats>(
+    data: *mut c_void,
+    vm: *mut c_void,
+    exit_reason: u32,
+    cycles: u64,
+) {
+    // SAFETY: KVM passes back the `data` that `Registration::new` registered,
+    // and the VM's data from `vm_init`, which lives until `vm_destroy`.
+    let (collector, vm) = unsafe { (collector::<T>(data), vm_data::<T>(vm)) };
+    collector.record_exit(vm, exit_reason, cycles);
 }
 
 extern "C" fn emulate_cpuid<T: ExitStats>(
     data: *mut c_void,
+    vm: *mut c_void,
     query: *mut bindings::kvm_exit_stats_cpuid,
 ) -> bool {
-    // SAFETY: KVM passes back the `data` that `Registration::new` registered.
-    let collector = unsafe { collector::<T>(data) };
+    // SAFETY: as in `record_exit`.
+    let (collector, vm) = unsafe { (collector::<T>(data), vm_data::<T>(vm)) };
     // SAFETY: KVM passes a valid query that only this call uses.
     let query = unsafe { &mut *query };
-    let answer = collector.emulate_cpuid(CpuidQuery {
-        leaf: query.leaf,
-        subleaf: query.subleaf,
-        own_exit: query.in_exit.then_some(query.exit_reason),
-    });
+    let answer = collector.emulate_cpuid(
+        vm,
+        CpuidQuery {
+            leaf: query.leaf,
+            subleaf: query.subleaf,
+            own_exit: query.in_exit.then_some(query.exit_reason),
+        },
+    );
     let Some(regs) = answer else {
         return false;
     };
@@ -116,4 +167,21 @@ extern "C" fn emulate_cpuid<T: ExitStats>(
     query.ecx = regs.ecx;
     query.edx = regs.edx;
     true
+}
+
+extern "C" fn show_vm<T: ExitStats>(
+    data: *mut c_void,
+    vm: *mut c_void,
+    seq: *mut bindings::seq_file,
+) -> c_int {
+    // SAFETY: as in `record_exit`; KVM passes a non-null `vm`.
+    let (collector, vm) = unsafe { (collector::<T>(data), vm_data::<T>(vm)) };
+    let Some(vm) = vm else {
+        return -(bindings::ENODEV as c_int);
+    };
+    // SAFETY: `seq` is the `seq_file` of the read that called us.
+    let mut out = unsafe { SeqWriter::new(seq) };
+    // Overflow is not an error: seq_read() calls us again with more room.
+    let _ = collector.show_vm(vm, &mut out);
+    0
 }

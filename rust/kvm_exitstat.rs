@@ -72,27 +72,24 @@ fn exit_fields(offset: usize) -> Option<[Field<CpuCounters>; 2]> {
     ])
 }
 
-/// The counters of every CPU.  A reset starts a new epoch: each CPU zeroes
-/// its own counters at its first exit in the new epoch, and readers skip
-/// the CPUs still in an old one, so a reset is exact even while exits are
-/// being counted.
+/// The counters of every CPU, for the host or one VM.  A reset starts a new
+/// epoch: each CPU zeroes its own counters at its first exit in the new
+/// epoch, and readers skip the CPUs still in an old one, so a reset is
+/// exact even while exits are being counted.
 struct ExitCounts {
     per_cpu: PerCpu<CpuCounters>,
-    epoch: AtomicU64,
 }
 
 impl ExitCounts {
     fn new() -> Result<Self> {
         Ok(Self {
             per_cpu: PerCpu::new()?,
-            epoch: AtomicU64::new(0),
         })
     }
 
     /// Counts one exit with exit-reason field `exit_reason`.  KVM calls
     /// this with preemption disabled, so it all happens on one CPU.
-    fn record(&self, exit_reason: u32, cycles: u64) {
-        let epoch = self.epoch.load(Relaxed);
+    fn record(&self, epoch: u64, exit_reason: u32, cycles: u64) {
         if self.per_cpu.read_local(EPOCH) != epoch {
             // Zero first: a reader that sees the new epoch sees zeroes.
             for field in Field::all() {
@@ -108,17 +105,33 @@ impl ExitCounts {
         }
     }
 
+    /// The counters as of `epoch`.
+    fn since(&self, epoch: u64) -> Epoch<'_> {
+        Epoch {
+            counts: self,
+            epoch,
+        }
+    }
+}
+
+/// Counters read as of one epoch.
+struct Epoch<'a> {
+    counts: &'a ExitCounts,
+    epoch: u64,
+}
+
+impl Epoch<'_> {
     /// The `ExitCounters` at `offset`, summed over the CPUs in this epoch.
     fn sum(&self, offset: usize) -> ExitCounters {
         let Some([exits, spent]) = exit_fields(offset) else {
             return ExitCounters::default();
         };
-        let epoch = self.epoch.load(Relaxed);
+        let per_cpu = &self.counts.per_cpu;
         possible_cpus()
-            .filter(|&cpu| self.per_cpu.read(cpu, EPOCH) == epoch)
+            .filter(|&cpu| per_cpu.read(cpu, EPOCH) == self.epoch)
             .map(|cpu| ExitCounters {
-                exits: self.per_cpu.read(cpu, exits),
-                cycles: self.per_cpu.read(cpu, spent),
+                exits: per_cpu.read(cpu, exits),
+                cycles: per_cpu.read(cpu, spent),
             })
             .sum()
     }
@@ -132,13 +145,9 @@ impl ExitCounts {
         }
         all
     }
-
-    fn reset(&self) {
-        self.epoch.fetch_add(1, Relaxed);
-    }
 }
 
-impl Counts for ExitCounts {
+impl Counts for Epoch<'_> {
     fn total(&self) -> ExitCounters {
         self.sum(TOTAL)
     }
@@ -148,10 +157,38 @@ impl Counts for ExitCounts {
     }
 }
 
+/// Whose figures the leaves give a guest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Its own VM's.
+    Vm,
+    /// The whole host's, every VM's.
+    Host,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Vm => "vm",
+            Scope::Host => "host",
+        }
+    }
+
+    fn parse(input: &[u8]) -> Option<Self> {
+        [Scope::Vm, Scope::Host]
+            .into_iter()
+            .find(|scope| leaf::trim_blanks(input) == scope.name().as_bytes())
+    }
+}
+
 /// The counters, and the settings that the debugfs files change.
 #[pin_data]
 struct Collector {
-    counts: ExitCounts,
+    host: ExitCounts,
+    /// The epoch of every `ExitCounts`: a reset resets the host and all VMs.
+    epoch: AtomicU64,
+    /// Whether the leaves give the guest its VM's figures (else the host's).
+    vm_scope: AtomicBool,
     /// Whether the leaves are answered; if not, KVM answers as stock.
     guest_access: AtomicBool,
     /// A `Layout`, as `u8`.
@@ -165,7 +202,9 @@ struct Collector {
 impl Collector {
     fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            counts: ExitCounts::new()?,
+            host: ExitCounts::new()?,
+            epoch: AtomicU64::new(0),
+            vm_scope: AtomicBool::new(true),
             guest_access: AtomicBool::new(true),
             layout: AtomicU8::new(Layout::default() as u8),
             log_queries: AtomicBool::new(false),
@@ -177,31 +216,68 @@ impl Collector {
         Layout::from_u8(self.layout.load(Relaxed))
     }
 
-    fn log_query(&self, answer: &Answer) {
+    fn scope(&self) -> Scope {
+        if self.vm_scope.load(Relaxed) {
+            Scope::Vm
+        } else {
+            Scope::Host
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Relaxed)
+    }
+
+    fn host_snapshot(&self) -> Counters {
+        self.host.since(self.epoch()).snapshot()
+    }
+
+    fn log_query(&self, answer: &Answer, scope: Scope) {
         if self.log_queries.load(Relaxed) && self.query_log.allow(c_str!("kvm_exitstat")) {
-            pr_info!("{answer}\n");
+            pr_info!("{answer} ({} scope)\n", scope.name());
         }
     }
 }
 
 impl ExitStats for Collector {
-    fn record_exit(&self, exit_reason: u32, cycles: u64) {
-        self.counts.record(exit_reason, cycles);
+    type Vm = ExitCounts;
+
+    fn vm_init(&self) -> Result<ExitCounts> {
+        ExitCounts::new().inspect_err(|_| {
+            pr_warn!("no memory for a VM's counters: its exits count only for the host\n");
+        })
     }
 
-    fn emulate_cpuid(&self, query: CpuidQuery) -> Option<CpuidRegs> {
+    fn record_exit(&self, vm: Option<&ExitCounts>, exit_reason: u32, cycles: u64) {
+        let epoch = self.epoch();
+        self.host.record(epoch, exit_reason, cycles);
+        if let Some(vm) = vm {
+            vm.record(epoch, exit_reason, cycles);
+        }
+    }
+
+    fn emulate_cpuid(&self, vm: Option<&ExitCounts>, query: CpuidQuery) -> Option<CpuidRegs> {
         if !self.guest_access.load(Relaxed) {
             return None;
         }
+        let scope = self.scope();
+        let counts = match scope {
+            Scope::Vm => vm?,
+            Scope::Host => &self.host,
+        };
         let answer = leaf::answer(
             query.leaf,
             query.subleaf,
             query.own_exit,
             self.layout(),
-            &self.counts,
+            &counts.since(self.epoch()),
         )?;
-        self.log_query(&answer);
+        self.log_query(&answer, scope);
         Some(answer.regs())
+    }
+
+    fn show_vm(&self, vm: &ExitCounts, out: &mut SeqWriter) -> fmt::Result {
+        write!(out, "{}", table::Table(&vm.since(self.epoch()).snapshot()))
     }
 }
 
@@ -214,6 +290,8 @@ enum Knob {
     GuestAccess,
     /// `seed`, `four-leaf` or `fall-2022` (read, write).
     Layout,
+    /// `vm` or `host`: whose figures the leaves give (read, write).
+    Scope,
     /// `Y` or `N`: whether answered queries are logged (read, write).
     LogQueries,
     /// Writing `1` sets all counters to zero (write).
@@ -224,10 +302,11 @@ const fn knob(name: &'static CStr, mode: u16, file: Knob) -> Spec<Knob> {
     Spec { name, mode, file }
 }
 
-const KNOBS: [Spec<Knob>; 5] = [
+const KNOBS: [Spec<Knob>; 6] = [
     knob(c_str!("stats"), 0o400, Knob::Stats),
     knob(c_str!("guest_access"), 0o600, Knob::GuestAccess),
     knob(c_str!("layout"), 0o600, Knob::Layout),
+    knob(c_str!("scope"), 0o600, Knob::Scope),
     knob(c_str!("log_queries"), 0o600, Knob::LogQueries),
     knob(c_str!("reset"), 0o200, Knob::Reset),
 ];
@@ -238,7 +317,7 @@ impl Knob {
         match self {
             Knob::GuestAccess => Some(&collector.guest_access),
             Knob::LogQueries => Some(&collector.log_queries),
-            Knob::Stats | Knob::Layout | Knob::Reset => None,
+            Knob::Stats | Knob::Layout | Knob::Scope | Knob::Reset => None,
         }
     }
 }
@@ -251,8 +330,9 @@ impl debugfs::Files for Collector {
             return writeln!(out, "{}", if flag.load(Relaxed) { "Y" } else { "N" });
         }
         match knob {
-            Knob::Stats => write!(out, "{}", table::Table(&self.counts.snapshot())),
+            Knob::Stats => write!(out, "{}", table::Table(&self.host_snapshot())),
             Knob::Layout => writeln!(out, "{}", self.layout().name()),
+            Knob::Scope => writeln!(out, "{}", self.scope().name()),
             Knob::GuestAccess | Knob::LogQueries | Knob::Reset => Ok(()),
         }
     }
@@ -267,7 +347,13 @@ impl debugfs::Files for Collector {
                 let layout = Layout::parse(input).ok_or(EINVAL)?;
                 self.layout.store(layout as u8, Relaxed);
             }
-            Knob::Reset if debugfs::parse_bool(input)? => self.counts.reset(),
+            Knob::Scope => {
+                let scope = Scope::parse(input).ok_or(EINVAL)?;
+                self.vm_scope.store(scope == Scope::Vm, Relaxed);
+            }
+            Knob::Reset if debugfs::parse_bool(input)? => {
+                self.epoch.fetch_add(1, Relaxed);
+            }
             Knob::Reset => {}
             Knob::Stats | Knob::GuestAccess | Knob::LogQueries => return Err(EINVAL),
         }
@@ -315,7 +401,7 @@ impl Drop for KvmExitStat {
     fn drop(&mut self) {
         // Unregister first, so that the summary has the final figures.
         self.registration = None;
-        let all = self.collector.counts.snapshot();
+        let all = self.collector.host_snapshot();
         pr_info!(
             "unloaded: {} exits, {} cycles; top reasons:\n",
             all.total.exits,

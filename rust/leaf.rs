@@ -180,14 +180,7 @@ impl Layout {
 
     /// The layout named `input`, ignoring surrounding white space.
     pub fn parse(input: &[u8]) -> Option<Self> {
-        // Not `trim_ascii`: it needs Rust 1.80, the kernel's minimum is 1.78.
-        let blank = |byte: &u8| byte.is_ascii_whitespace();
-        let start = input.iter().position(|b| !blank(b)).unwrap_or(input.len());
-        let end = input
-            .iter()
-            .rposition(|b| !blank(b))
-            .map_or(start, |last| last + 1);
-        let input = &input[start..end];
+        let input = trim_blanks(input);
         Self::ALL
             .into_iter()
             .find(|layout| layout.name().as_bytes() == input)
@@ -369,6 +362,18 @@ pub fn answer(
         Request::ReasonCycles => per_reason(ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles)),
     };
     Some(Answer { leaf, figure })
+}
+
+/// `input` without surrounding white space, as a debugfs write has it.
+pub fn trim_blanks(input: &[u8]) -> &[u8] {
+    // Not `trim_ascii`: it needs Rust 1.80, the kernel's minimum is 1.78.
+    let blank = |byte: &u8| byte.is_ascii_whitespace();
+    let start = input.iter().position(|b| !blank(b)).unwrap_or(input.len());
+    let end = input
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |last| last + 1);
+    &input[start..end]
 }
 
 #[cfg(test)]

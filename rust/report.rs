@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `exitstat`'s side: reading the counters back (from the CPUID leaves in a
-//! guest, or from the module's host view) and printing them as JSON or in
-//! the Prometheus text format.
+//! guest, or from the module's host view and the VMs' files) and printing
+//! them as JSON or in the Prometheus text format.
 
 use crate::{
     leaf::{
@@ -12,7 +12,48 @@ use crate::{
     reasons::{self, Reason, BEYOND_SLOT, MAX_REASON},
     table::{self, Row, BEYOND_LABEL},
 };
-use core::fmt;
+use core::{fmt, fmt::Write as _, str::FromStr};
+
+/// A VM, named as KVM names its debugfs directory: `PID-FD`, its VMM's
+/// process id and the VM's file descriptor there.  Ordered by pid, then fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VmName {
+    /// The VMM's process id.
+    pub pid: u32,
+    /// The VM's file descriptor in that process.
+    pub fd: u32,
+}
+
+/// Text that is not `PID-FD` in decimal, as KVM writes it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotAVmName;
+
+impl FromStr for VmName {
+    type Err = NotAVmName;
+
+    fn from_str(text: &str) -> Result<Self, NotAVmName> {
+        // Only the form KVM writes, so that a name leads back to its directory.
+        let decimal = |digits: &str| {
+            let canonical = digits.bytes().all(|byte| byte.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            digits.parse().ok().filter(|_| canonical)
+        };
+        let (pid, fd) = text.split_once('-').ok_or(NotAVmName)?;
+        Ok(VmName {
+            pid: decimal(pid).ok_or(NotAVmName)?,
+            fd: decimal(fd).ok_or(NotAVmName)?,
+        })
+    }
+}
+
+impl fmt::Display for VmName {
+    /// A width pads the name on the right, as the VM table's column needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pid_digits = self.pid.checked_ilog10().unwrap_or(0) as usize + 1;
+        let fd_width = f.width().unwrap_or(0).saturating_sub(pid_digits + 1);
+        write!(f, "{}-{:<fd_width$}", self.pid, self.fd)
+    }
+}
 
 /// Where the counters were read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,13 +62,15 @@ pub enum Source {
     Guest,
     /// The module's host view.
     Host,
+    /// A VM's file in KVM's debugfs, on the host.
+    Vm(VmName),
 }
 
 impl Source {
     fn name(self) -> &'static str {
         match self {
             Source::Guest => "guest",
-            Source::Host => "host",
+            Source::Host | Source::Vm(_) => "host",
         }
     }
 }
@@ -187,7 +230,11 @@ impl fmt::Display for ReasonValue {
     }
 }
 
-/// The counters as one JSON object.
+fn average_cycles(counters: &ExitCounters) -> u64 {
+    counters.cycles.checked_div(counters.exits).unwrap_or(0)
+}
+
+/// The counters as one JSON object; a VM's carry its name in `"vm"`.
 pub struct Json<'a>(pub &'a Counters, pub Source);
 
 impl fmt::Display for Json<'_> {
@@ -195,6 +242,9 @@ impl fmt::Display for Json<'_> {
         let Json(all, source) = self;
         writeln!(f, "{{")?;
         writeln!(f, "  \"source\": \"{}\",", source.name())?;
+        if let Source::Vm(vm) = source {
+            writeln!(f, "  \"vm\": \"{vm}\",")?;
+        }
         writeln!(f, "  \"exits\": {},", all.total.exits)?;
         writeln!(f, "  \"cycles\": {},", all.total.cycles)?;
         write!(f, "  \"reasons\": [")?;
@@ -208,23 +258,126 @@ impl fmt::Display for Json<'_> {
                 table::slot_name(slot),
                 counters.exits,
                 counters.cycles,
-                counters.cycles.checked_div(counters.exits).unwrap_or(0)
+                average_cycles(&counters)
             )?;
         }
         writeln!(f, "\n  ]\n}}")
     }
 }
 
+/// Passes JSON on one level deeper into a document: every line but the
+/// first indented by `indent`, and the final line break left out, for the
+/// enclosing document to follow the value with its own punctuation.
+fn write_nested(
+    f: &mut fmt::Formatter<'_>,
+    indent: &'static str,
+    value: impl fmt::Display,
+) -> fmt::Result {
+    let mut nested = Nested {
+        out: f,
+        indent,
+        held_line_breaks: 0,
+    };
+    write!(nested, "{value}")
+}
+
+struct Nested<'a, 'b> {
+    out: &'a mut fmt::Formatter<'b>,
+    indent: &'static str,
+    held_line_breaks: usize,
+}
+
+impl fmt::Write for Nested<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for (index, line) in text.split('\n').enumerate() {
+            self.held_line_breaks += usize::from(index > 0);
+            if !line.is_empty() && self.held_line_breaks > 0 {
+                for _ in 0..self.held_line_breaks {
+                    self.out.write_char('\n')?;
+                }
+                self.out.write_str(self.indent)?;
+                self.held_line_breaks = 0;
+            }
+            self.out.write_str(line)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every VM's counters, and the host view's where there is one, as one
+/// JSON object: `{"host": H, "vms": [V, ...]}`, where `H` is the host
+/// view's `Json` object (`null` without a host view) and each `V` a VM's.
+pub struct VmsJson<'a> {
+    /// The host view's counters, if there is a host view.
+    pub host: Option<&'a Counters>,
+    /// Each VM's.
+    pub vms: &'a [(VmName, Counters)],
+}
+
+impl fmt::Display for VmsJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{\n  \"host\": ")?;
+        match self.host {
+            Some(host) => write_nested(f, "  ", Json(host, Source::Host))?,
+            None => f.write_str("null")?,
+        }
+        f.write_str(",\n  \"vms\": [")?;
+        for (index, (vm, counters)) in self.vms.iter().enumerate() {
+            f.write_str(if index == 0 { "\n    " } else { ",\n    " })?;
+            write_nested(f, "    ", Json(counters, Source::Vm(*vm)))?;
+        }
+        f.write_str("\n  ]\n}\n")
+    }
+}
+
+/// Each VM's totals, a line per VM in the order given.
+pub struct VmTable<'a>(pub &'a [(VmName, Counters)]);
+
+impl fmt::Display for VmTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Wide enough for any PID-FD.
+        const NAME_WIDTH: usize = 21;
+        writeln!(
+            f,
+            "{:<NAME_WIDTH$} {:>12} {:>16} {:>11}",
+            "vm", "exits", "cycles", "avg cycles"
+        )?;
+        for (vm, all) in self.0 {
+            writeln!(
+                f,
+                "{vm:<NAME_WIDTH$} {:>12} {:>16} {:>11}",
+                all.total.exits,
+                all.total.cycles,
+                average_cycles(&all.total)
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A metric family: name part, help text, and the value it takes.
 type Family = (&'static str, &'static str, fn(&ExitCounters) -> u64);
 
-/// The counters in the Prometheus text exposition format, for
-/// node_exporter's textfile collector.
-pub struct Prometheus<'a>(pub &'a Counters, pub Source);
+/// The labels of every series read from `source`.
+struct Labels(Source);
+
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "source=\"{}\"", self.0.name())?;
+        if let Source::Vm(vm) = self.0 {
+            write!(f, ",vm=\"{vm}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets of counters in one Prometheus text exposition, for node_exporter's
+/// textfile collector: each metric's series of every set together, under
+/// one HELP and TYPE.
+pub struct Prometheus<'a>(pub &'a [(Source, &'a Counters)]);
 
 impl fmt::Display for Prometheus<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Prometheus(all, source) = self;
         let families: [Family; 2] = [
             ("exits", "VM exits of all vCPUs", |c| c.exits),
             ("cycles", "TSC cycles spent handling VM exits", |c| c.cycles),
@@ -232,12 +385,14 @@ impl fmt::Display for Prometheus<'_> {
         for (what, help, value) in families {
             writeln!(f, "# HELP kvm_exitstat_{what}_total {help}.")?;
             writeln!(f, "# TYPE kvm_exitstat_{what}_total counter")?;
-            writeln!(
-                f,
-                "kvm_exitstat_{what}_total{{source=\"{}\"}} {}",
-                source.name(),
-                value(&all.total)
-            )?;
+            for &(source, all) in self.0 {
+                writeln!(
+                    f,
+                    "kvm_exitstat_{what}_total{{{}}} {}",
+                    Labels(source),
+                    value(&all.total)
+                )?;
+            }
         }
         for (what, help, value) in families {
             writeln!(
@@ -245,16 +400,18 @@ impl fmt::Display for Prometheus<'_> {
                 "# HELP kvm_exitstat_reason_{what}_total {help}, by basic exit reason."
             )?;
             writeln!(f, "# TYPE kvm_exitstat_reason_{what}_total counter")?;
-            for Row { slot, counters, .. } in table::rows(all) {
-                let slot = slot.unwrap_or(BEYOND_SLOT);
-                writeln!(
-                    f,
-                    "kvm_exitstat_reason_{what}_total{{source=\"{}\",reason=\"{}\",name=\"{}\"}} {}",
-                    source.name(),
-                    ReasonValue { slot, json: false },
-                    table::slot_name(slot),
-                    value(&counters)
-                )?;
+            for &(source, all) in self.0 {
+                for Row { slot, counters, .. } in table::rows(all) {
+                    let slot = slot.unwrap_or(BEYOND_SLOT);
+                    writeln!(
+                        f,
+                        "kvm_exitstat_reason_{what}_total{{{},reason=\"{}\",name=\"{}\"}} {}",
+                        Labels(source),
+                        ReasonValue { slot, json: false },
+                        table::slot_name(slot),
+                        value(&counters)
+                    )?;
+                }
             }
         }
         Ok(())
@@ -268,7 +425,12 @@ mod tests {
         leaf::{self, Layout},
         table::tests::sample,
     };
-    use std::{cell::RefCell, string::ToString, vec::Vec};
+    use std::{
+        cell::RefCell,
+        format,
+        string::{String, ToString},
+        vec::Vec,
+    };
 
     #[test]
     fn host_view_round_trip() {
@@ -432,7 +594,7 @@ mod tests {
 
     #[test]
     fn prometheus() {
-        let text = Prometheus(&sample(), Source::Guest).to_string();
+        let text = Prometheus(&[(Source::Guest, &sample())]).to_string();
         let expected = concat!(
             "# HELP kvm_exitstat_exits_total VM exits of all vCPUs.\n",
             "# TYPE kvm_exitstat_exits_total counter\n",
@@ -456,5 +618,203 @@ mod tests {
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\">81\",name=\"(undefined)\"} 5\n",
         );
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn vm_names() {
+        assert_eq!("1234-11".parse(), Ok(VmName { pid: 1234, fd: 11 }));
+        assert_eq!("0-0".parse(), Ok(VmName { pid: 0, fd: 0 }));
+        assert_eq!(
+            "4294967295-4294967295".parse(),
+            Ok(VmName {
+                pid: u32::MAX,
+                fd: u32::MAX
+            })
+        );
+        for bad in [
+            "",
+            "12",
+            "12-",
+            "-3",
+            "a-1",
+            "1-b",
+            "1-2-3",
+            "+1-2",
+            "1--2",
+            "01-2",
+            "1-02",
+            " 1-2",
+            "1-2 ",
+            "4294967296-1",
+            "vcpu0",
+        ] {
+            assert_eq!(bad.parse::<VmName>(), Err(NotAVmName), "{bad:?}");
+        }
+        let mut names: Vec<VmName> = ["10-1", "9-12", "9-3", "100-0"]
+            .iter()
+            .map(|name| name.parse().unwrap())
+            .collect();
+        names.sort_unstable();
+        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["9-3", "9-12", "10-1", "100-0"]);
+        let vm = VmName { pid: 1234, fd: 11 };
+        assert_eq!(
+            format!("[{vm:<10}] [{vm:<3}] [{vm}]"),
+            "[1234-11   ] [1234-11] [1234-11]"
+        );
+    }
+
+    /// Two CPUID exits, for VM 1234-11.
+    fn cpuid_vm() -> (VmName, Counters) {
+        let mut all = Counters::ZERO;
+        all.record(10, 250);
+        all.record(10, 350);
+        (VmName { pid: 1234, fd: 11 }, all)
+    }
+
+    /// One EPT violation, for VM 987-3.
+    fn ept_vm() -> (VmName, Counters) {
+        let mut all = Counters::ZERO;
+        all.record(48, 1000);
+        (VmName { pid: 987, fd: 3 }, all)
+    }
+
+    #[test]
+    fn json_of_a_vm() {
+        let (vm, all) = cpuid_vm();
+        assert_eq!(
+            Json(&all, Source::Vm(vm)).to_string(),
+            concat!(
+                "{\n",
+                "  \"source\": \"host\",\n",
+                "  \"vm\": \"1234-11\",\n",
+                "  \"exits\": 2,\n",
+                "  \"cycles\": 600,\n",
+                "  \"reasons\": [\n",
+                "    {\"reason\": 10, \"name\": \"CPUID\", \"exits\": 2, \"cycles\": 600, \"avg_cycles\": 300}\n",
+                "  ]\n",
+                "}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn json_of_all_vms() {
+        let mut host = Counters::ZERO;
+        host.record(1, 10);
+        let vms = [ept_vm(), cpuid_vm()];
+        assert_eq!(
+            VmsJson {
+                host: Some(&host),
+                vms: &vms
+            }
+            .to_string(),
+            concat!(
+                "{\n",
+                "  \"host\": {\n",
+                "    \"source\": \"host\",\n",
+                "    \"exits\": 1,\n",
+                "    \"cycles\": 10,\n",
+                "    \"reasons\": [\n",
+                "      {\"reason\": 1, \"name\": \"EXTERNAL_INTERRUPT\", \"exits\": 1, \"cycles\": 10, \"avg_cycles\": 10}\n",
+                "    ]\n",
+                "  },\n",
+                "  \"vms\": [\n",
+                "    {\n",
+                "      \"source\": \"host\",\n",
+                "      \"vm\": \"987-3\",\n",
+                "      \"exits\": 1,\n",
+                "      \"cycles\": 1000,\n",
+                "      \"reasons\": [\n",
+                "        {\"reason\": 48, \"name\": \"EPT_VIOLATION\", \"exits\": 1, \"cycles\": 1000, \"avg_cycles\": 1000}\n",
+                "      ]\n",
+                "    },\n",
+                "    {\n",
+                "      \"source\": \"host\",\n",
+                "      \"vm\": \"1234-11\",\n",
+                "      \"exits\": 2,\n",
+                "      \"cycles\": 600,\n",
+                "      \"reasons\": [\n",
+                "        {\"reason\": 10, \"name\": \"CPUID\", \"exits\": 2, \"cycles\": 600, \"avg_cycles\": 300}\n",
+                "      ]\n",
+                "    }\n",
+                "  ]\n",
+                "}\n"
+            )
+        );
+        assert_eq!(
+            VmsJson {
+                host: None,
+                vms: &[]
+            }
+            .to_string(),
+            "{\n  \"host\": null,\n  \"vms\": [\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn vm_table() {
+        let mut idle = Counters::ZERO;
+        idle.total.cycles = 5;
+        let vms = [
+            ept_vm(),
+            cpuid_vm(),
+            (
+                VmName {
+                    pid: u32::MAX,
+                    fd: u32::MAX,
+                },
+                idle,
+            ),
+        ];
+        assert_eq!(
+            VmTable(&vms).to_string(),
+            concat!(
+                "vm                           exits           cycles  avg cycles\n",
+                "987-3                            1             1000        1000\n",
+                "1234-11                          2              600         300\n",
+                "4294967295-4294967295            0                5           0\n",
+            )
+        );
+        assert_eq!(
+            VmTable(&[]).to_string(),
+            "vm                           exits           cycles  avg cycles\n"
+        );
+    }
+
+    #[test]
+    fn prometheus_of_vms_and_host() {
+        let mut host = Counters::ZERO;
+        host.record(1, 10);
+        let (ept_name, ept) = ept_vm();
+        let (cpuid_name, cpuid) = cpuid_vm();
+        let sources = [
+            (Source::Host, &host),
+            (Source::Vm(ept_name), &ept),
+            (Source::Vm(cpuid_name), &cpuid),
+        ];
+        let expected = concat!(
+            "# HELP kvm_exitstat_exits_total VM exits of all vCPUs.\n",
+            "# TYPE kvm_exitstat_exits_total counter\n",
+            "kvm_exitstat_exits_total{source=\"host\"} 1\n",
+            "kvm_exitstat_exits_total{source=\"host\",vm=\"987-3\"} 1\n",
+            "kvm_exitstat_exits_total{source=\"host\",vm=\"1234-11\"} 2\n",
+            "# HELP kvm_exitstat_cycles_total TSC cycles spent handling VM exits.\n",
+            "# TYPE kvm_exitstat_cycles_total counter\n",
+            "kvm_exitstat_cycles_total{source=\"host\"} 10\n",
+            "kvm_exitstat_cycles_total{source=\"host\",vm=\"987-3\"} 1000\n",
+            "kvm_exitstat_cycles_total{source=\"host\",vm=\"1234-11\"} 600\n",
+            "# HELP kvm_exitstat_reason_exits_total VM exits of all vCPUs, by basic exit reason.\n",
+            "# TYPE kvm_exitstat_reason_exits_total counter\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"1\",name=\"EXTERNAL_INTERRUPT\"} 1\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",vm=\"987-3\",reason=\"48\",name=\"EPT_VIOLATION\"} 1\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",vm=\"1234-11\",reason=\"10\",name=\"CPUID\"} 2\n",
+            "# HELP kvm_exitstat_reason_cycles_total TSC cycles spent handling VM exits, by basic exit reason.\n",
+            "# TYPE kvm_exitstat_reason_cycles_total counter\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"1\",name=\"EXTERNAL_INTERRUPT\"} 10\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",vm=\"987-3\",reason=\"48\",name=\"EPT_VIOLATION\"} 1000\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",vm=\"1234-11\",reason=\"10\",name=\"CPUID\"} 600\n",
+        );
+        assert_eq!(Prometheus(&sources).to_string(), expected);
     }
 }

@@ -68,6 +68,10 @@ if grep -q exit_cost "${scenarios[@]}"; then
 	[ -x "$BUILD/exit_cost" ] || die "no $BUILD/exit_cost: run 'make bench'"
 	cp "$BUILD/exit_cost" "$run/l1/bin/"
 fi
+if grep -q vm_churn "${scenarios[@]}"; then
+	[ -x "$BUILD/vm_churn" ] || die "no $BUILD/vm_churn: run 'make build/vm_churn'"
+	cp "$BUILD/vm_churn" "$run/l1/bin/"
+fi
 if grep -q exit_stats_test "${scenarios[@]}"; then
 	[ -x "$selftest" ] || die "no $selftest: run 'make selftests'"
 	cp "$selftest" "$run/l1/bin/"

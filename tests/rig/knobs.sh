@@ -1,11 +1,11 @@
 # rig: l2
 # The run-time settings in /sys/kernel/debug/kvm_exitstat/, each asserted
 # from the L2 guest: the three layouts (and exitstat in each), guest access
-# off, reset, and the per-query log line.
+# off, reset, the scope, and the per-query log line.
 KX_NAME=knob-defaults
 knobs=/sys/kernel/debug/kvm_exitstat
 load_exitstat
-for knob in "layout seed" "guest_access Y" "log_queries N"; do
+for knob in "layout seed" "guest_access Y" "scope vm" "log_queries N"; do
 	set -- $knob
 	[ "$(cat "$knobs/$1")" = "$2" ] || fail "$1 is '$(cat "$knobs/$1")' after loading, not '$2'"
 done
@@ -116,6 +116,28 @@ set -- $(regs_to_totals "$L2_ANSWER")
 exits_after_reset=$1
 result $KX_NAME PASS "exits $exits_before_reset -> reset -> $exits_after_reset"
 
+# Scope: L2 is the only VM, so the host's figures and its VM's agree; each
+# query sees the exits of the one before it.
+KX_NAME=scope
+if echo bogus >"$knobs/scope" 2>/dev/null; then fail "scope accepted 'bogus'"; fi
+[ "$(cat "$knobs/scope")" = vm ] || fail "a rejected write changed the scope"
+totals=
+for scope in host vm host; do
+	echo $scope >"$knobs/scope" || fail "could not select the $scope scope"
+	[ "$(cat "$knobs/scope")" = $scope ] || fail "scope reads '$(cat "$knobs/scope")'"
+	l2_query
+	set -- $(regs_to_totals "$L2_ANSWER")
+	totals="$totals $1"
+done
+set -- $totals
+[ "$1" -lt "$2" ] && [ "$2" -lt "$3" ] || fail "exits in the host, vm, host scopes: $totals"
+echo vm >"$knobs/scope" || fail "could not select the vm scope"
+l2_pause
+cmp -s "$knobs/stats" "$(l2_vm_dir)/exit_stats" ||
+	fail "one VM, but its table differs from the host's: $(diff "$knobs/stats" "$(l2_vm_dir)/exit_stats" | head -n 3 | tr '\n' '|')"
+l2_resume
+result $KX_NAME PASS "exits in the host, vm, host scopes:$totals; with L2 paused its VM's table is the host's"
+
 # The per-query log line, off by default.  (Each query's exits are unique
 # to it.)
 KX_NAME=log-queries
@@ -125,7 +147,12 @@ if dmesg | grep -q "CPUID 0x4fffffff: exits=$1 "; then fail "log_queries=N, but 
 echo Y >"$knobs/log_queries" || fail "could not switch the query log on"
 l2_query
 set -- $(regs_to_totals "$L2_ANSWER")
-dmesg | grep -q "CPUID 0x4fffffff: exits=$1 " || fail "log_queries=Y, but no log line for exits=$1"
+dmesg | grep -q "CPUID 0x4fffffff: exits=$1 .* (vm scope)" || fail "log_queries=Y, but no vm scope line for exits=$1"
+echo host >"$knobs/scope" || fail "could not select the host scope"
+l2_query
+set -- $(regs_to_totals "$L2_ANSWER")
+dmesg | grep -q "CPUID 0x4fffffff: exits=$1 .* (host scope)" || fail "log_queries=Y, but no host scope line for exits=$1"
+echo vm >"$knobs/scope" || fail "could not select the vm scope"
 l2_stop
-result $KX_NAME PASS "N: no line; Y: the line"
+result $KX_NAME PASS "N: no line; Y: the line, with the scope that answered"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"

@@ -133,13 +133,21 @@ l2_resume() {
 	kill -CONT "$L2_PID"
 }
 
-# Sets $COUNTED to the host view's total exits, after checking that its
-# rows add up to its totals, exits and cycles ($1 says when, for the
-# failure).
-counted_exits() { # when
+# Sets $COUNTED to the total exits of a table (default: the host view),
+# after checking that its rows add up to its totals, exits and cycles ($1
+# says when, for the failure).
+counted_exits() { # when [table]
+	local table=${2:-/sys/kernel/debug/kvm_exitstat/stats}
 	set -- "$1" $(awk '$1 == "total" { te = $2; tc = $4 }
 		$1 ~ /^>?[0-9]+$/ { re += $3; rc += $5 }
-		END { printf "%d %d %d %d\n", te, tc, re, rc }' /sys/kernel/debug/kvm_exitstat/stats)
-	[ "$2 $3" = "$4 $5" ] || fail "$1: totals $2 exits, $3 cycles; the rows add up to $4, $5"
+		END { printf "%d %d %d %d\n", te, tc, re, rc }' "$table")
+	[ "$2 $3" = "$4 $5" ] || fail "$1: totals $2 exits, $3 cycles; the rows add up to $4, $5 ($table)"
 	COUNTED=$2
+}
+
+# KVM's debugfs directory for L2's VM (QEMU creates one).
+l2_vm_dir() {
+	set -- /sys/kernel/debug/kvm/"$L2_PID"-*
+	[ $# -eq 1 ] && [ -d "$1" ] || fail "no single debugfs directory for L2's VM: $*"
+	echo "$1"
 }

@@ -42,7 +42,10 @@ l2_pause
 after=$(kvm_exits)
 counted_exits "after the load"
 [ "$COUNTED" -eq $((after - before)) ] || fail "counted $COUNTED exits since the load, KVM $((after - before))"
-result $KX_NAME PASS "$COUNTED exits since the load, as KVM counts them"
+vm=$(l2_vm_dir)
+counted_exits "L2's VM after the load" "$vm/exit_stats"
+[ "$COUNTED" -eq $((after - before)) ] || fail "L2's VM table: $COUNTED exits since the load, KVM $((after - before))"
+result $KX_NAME PASS "$COUNTED exits since the load, as KVM counts them, in the host's and the VM's (${vm##*/}) tables"
 
 # Loaded while L2 keeps exiting: every exit after insmod returns is counted,
 # and none from before it started.
@@ -86,6 +89,9 @@ after=$(kvm_exits)
 counted_exits "after the last reset"
 [ "$COUNTED" -ge $((after - reset)) ] && [ "$COUNTED" -le $((after - before)) ] ||
 	fail "counted $COUNTED exits since the reset; KVM: $((after - reset)) to $((after - before))"
+host=$COUNTED
+counted_exits "L2's VM after the last reset" "$(l2_vm_dir)/exit_stats"
+[ "$COUNTED" -eq "$host" ] || fail "after the last reset: L2's VM table has $COUNTED exits, the host's $host"
 result $KX_NAME PASS "$resets resets under load, then $COUNTED exits; totals = sum of reasons"
 l2_resume
 l2_stop
