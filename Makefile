@@ -35,7 +35,7 @@ check: $(OWN_KERNEL)
 	KVM_EXITSTAT_KSRC=$(KDIR) cargo test --locked --test reasons_match_kernel -- --ignored
 
 # The main job: the seed's experiment on the emulated VMX machine.
-demo: module exitstat
+demo: module exitstat build/exit_cost
 	scripts/rig.sh seed
 
 # What counting costs per exit, on the emulated machine.
@@ -50,11 +50,10 @@ build/vm_churn: tests/rig/vm_churn.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -pthread -o $@ $<
 
-# The emulator must not depend on the caller's locale: one rig run in a
-# UTF-8 locale, one in the C locale.
+# The emulator must not depend on the caller's locale: one machine runs in
+# a UTF-8 locale, the other in the C locale; side by side on two cores.
 test: host-test check clippy exitstat selftests build/exit_cost build/vm_churn
-	LC_ALL=C.UTF-8 scripts/rig.sh kselftest seed knobs bench
-	LC_ALL=C scripts/rig.sh unload churn
+	scripts/rigs.sh C.UTF-8 'kselftest seed knobs churn bench' C unload
 
 clean:
 	rm -rf build target

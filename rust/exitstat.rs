@@ -38,9 +38,10 @@ handling them and the average per exit; then the totals.
                  (default FILE: /sys/kernel/debug/kvm_exitstat/stats; root)
   --vms          on the host, list the VMs instead, with each one's total
                  exits, cycles and average cycles per exit, by PID then FD
-  --vm=PID-FD    on the host, read the statistics of one VM: PID is its
-                 VMM's process id, FD the VM's file descriptor there, as
-                 KVM names its debugfs directory (--vms lists them)
+  --vm=PID-FD    on the host, read the statistics of one VM: PID is the
+                 VMM thread that created it (usually the process id), FD
+                 the VM's file descriptor, as KVM names its debugfs
+                 directory (--vms lists them)
   --kvm-debugfs=DIR
                  where --vms and --vm find the VMs
                  (default DIR: /sys/kernel/debug/kvm)

@@ -15,10 +15,11 @@ use crate::{
 use core::{fmt, fmt::Write as _, str::FromStr};
 
 /// A VM, named as KVM names its debugfs directory: `PID-FD`, its VMM's
-/// process id and the VM's file descriptor there.  Ordered by pid, then fd.
+/// thread id (usually its process id) and the VM's file descriptor.
+/// Ordered by pid, then fd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct VmName {
-    /// The VMM's process id.
+    /// The id of the VMM thread that created the VM.
     pub pid: u32,
     /// The VM's file descriptor in that process.
     pub fd: u32,

@@ -32,7 +32,9 @@ exitstat=$BUILD/exitstat
 [ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
 [ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
 [ -f "$module" ] || die "no $module: run 'make module'"
-[ -z "$(find "$REPO/rust" -name '*.rs' -newer "$module")" ] || die "$module is older than rust/*.rs: run 'make module'"
+# The module's sources: its crate root and the modules it declares.
+sources=("$REPO/rust/kvm_exitstat.rs" $(sed -n "s|^pub mod \([a-z_]*\);|$REPO/rust/\1.rs|p" "$REPO/rust/kvm_exitstat.rs"))
+[ -z "$(find "${sources[@]}" -newer "$module")" ] || die "$module is older than its sources in rust/: run 'make module'"
 [ -x "$exitstat" ] || die "no $exitstat: run 'make exitstat'"
 
 # A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.

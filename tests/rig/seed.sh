@@ -3,7 +3,8 @@
 # guest started with qemu -enable-kvm.  The leaf's values are non-zero and
 # grow from query to query, and L1's dmesg has the matching query lines.
 # Then the per-reason leaves, exitstat in L2 (checked against cpuid on the
-# same leaves), and the host view in L1.
+# same leaves), the per-VM tables with a second VM beside L2, and the host
+# view in L1.
 KX_NAME=seed
 load_exitstat
 # The seed's experiment reads each query in dmesg; the log is off by default.
@@ -47,6 +48,41 @@ done
 l2_exitstat --prom
 cp /tmp/l2-exitstat.out /tmp/l2-prom
 prom_rc=$L2_RC
+
+# A second VM beside L2: exit_cost's CPUID loop.  With both stopped, each
+# VM's table has exactly KVM's count of its exits, and they add up to the
+# host's.
+KX_NAME=per-vm
+l2_vm=$(l2_vm_dir)
+exit_cost 100000000 1 >/dev/null &
+cost_pid=$!
+until set -- /sys/kernel/debug/kvm/"$cost_pid"-*; [ -d "$1" ] && [ "$(cat "$1/exits")" -ge 5000 ]; do
+	kill -0 $cost_pid 2>/dev/null || fail "exit_cost ended before its VM made 5000 exits"
+	usleep 10000
+done
+cost_vm=$1
+kill -STOP $cost_pid
+l2_pause
+echo "L1: exitstat --vms (L2 is ${l2_vm##*/}, exit_cost ${cost_vm##*/}):"
+exitstat --vms | tee /tmp/vms || fail "exitstat --vms failed"
+echo "L1: exitstat --vm ${cost_vm##*/}:"
+exitstat --vm "${cost_vm##*/}" || fail "exitstat --vm failed"
+sum=0
+for vm in "$l2_vm" "$cost_vm"; do
+	counted_exits "VM ${vm##*/}" "$vm/exit_stats"
+	[ "$COUNTED" -eq "$(cat "$vm/exits")" ] || fail "VM ${vm##*/}: $COUNTED exits in its table, KVM counted $(cat "$vm/exits")"
+	grep -q "^${vm##*/} *$COUNTED " /tmp/vms || fail "exitstat --vms has no row '${vm##*/} $COUNTED'"
+	sum=$((sum + COUNTED))
+done
+counted_exits "the host"
+[ "$COUNTED" -eq "$sum" ] || fail "the host counted $COUNTED exits, its two VMs $sum"
+exitstat --vms --prom | grep -q "^kvm_exitstat_exits_total{source=\"host\",vm=\"${cost_vm##*/}\"} [1-9]" ||
+	fail "exitstat --vms --prom has no series for VM ${cost_vm##*/}"
+kill -KILL $cost_pid
+wait $cost_pid 2>/dev/null
+l2_resume
+result $KX_NAME PASS "L2's VM and exit_cost's: each table is KVM's count, and they add up to the host's ($sum exits)"
+KX_NAME=seed
 l2_stop
 echo "L2 console:"
 tr -d '\r' </tmp/l2.out | grep -v '^L2-'

@@ -95,4 +95,19 @@ counted_exits "L2's VM after the last reset" "$(l2_vm_dir)/exit_stats"
 result $KX_NAME PASS "$resets resets under load, then $COUNTED exits; totals = sum of reasons"
 l2_resume
 l2_stop
+
+# VMs created, run and destroyed on one CPU while the module is unloaded,
+# reloaded and reset on the other; L2 is gone, so the VMs are vm_churn's.
+KX_NAME=churn-two-cpus
+taskset 2 vm_churn 40 1 >/tmp/churn.out 2>&1 &
+churn=$!
+reloads=0
+while kill -0 $churn 2>/dev/null; do
+	taskset 1 rmmod kvm_exitstat || fail "rmmod failed during the churn"
+	taskset 1 insmod /lib/modules/kvm_exitstat.ko || fail "insmod failed during the churn"
+	echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "a reset failed during the churn"
+	reloads=$((reloads + 1))
+done
+wait $churn || fail "$(cat /tmp/churn.out)"
+result $KX_NAME PASS "$reloads reloads and resets on CPU 0 while VMs came and went on CPU 1: $(sed 's/^vm_churn: //' /tmp/churn.out)"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"

@@ -19,6 +19,7 @@
  *
  * Usage: vm_churn [--exact] VMS [THREADS]     (default: 2 threads)
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -123,7 +124,10 @@ static void run_vcpu(unsigned int vm, int fd, struct kvm_run *run)
 	}
 }
 
-/* The first number after `key` in debugfs file `name` of VM `fd`, or -1. */
+/*
+ * The first number after `key` in debugfs file `name` of VM `fd`, or -1.
+ * KVM names the VM's directory after the thread that created it.
+ */
 static long long debugfs_number(int fd, const char *name, const char *key)
 {
 	char path[96], text[8192], *at;
@@ -132,7 +136,7 @@ static long long debugfs_number(int fd, const char *name, const char *key)
 	FILE *file;
 
 	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d/%s",
-		 getpid(), fd, name);
+		 gettid(), fd, name);
 	file = fopen(path, "r");
 	if (!file)
 		return -1;
