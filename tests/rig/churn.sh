@@ -10,24 +10,7 @@ echo clear >/sys/kernel/debug/kmemleak || fail "no kmemleak in the kernel"
 load_exitstat
 vm_churn --exact 400 >/tmp/churn.out 2>&1 || fail "$(cat /tmp/churn.out)"
 exact=$(cat /tmp/churn.out)
-vm_churn 600 >/tmp/churn.out 2>&1 &
-churn=$!
-reloads=0
-# Loaded for a few VMs' exits each time, so that VMs are counted, some from
-# their creation, some from a load in their life.
-loaded_exits() {
-	awk '$1 == "total" { print $2 }' /sys/kernel/debug/kvm_exitstat/stats
-}
-while kill -0 $churn 2>/dev/null; do
-	rmmod kvm_exitstat || fail "rmmod failed during the churn"
-	load_exitstat
-	echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "a reset failed during the churn"
-	while [ "$(loaded_exits)" -lt 40 ] && kill -0 $churn 2>/dev/null; do
-		usleep 1000
-	done
-	reloads=$((reloads + 1))
-done
-wait $churn || fail "$(cat /tmp/churn.out)"
+churn_with_reloads "" 600
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
 echo "$exact"
 cat /tmp/churn.out
@@ -40,4 +23,4 @@ if [ "$leaks" -ne 0 ]; then
 	head -n 30 /sys/kernel/debug/kmemleak
 	fail "kmemleak: $leaks unreferenced objects after the churn"
 fi
-result $KX_NAME PASS "1000 VMs, $reloads reloads and resets during 600 of them, no leak: ${exact#vm_churn: } | $(sed 's/^vm_churn: //' /tmp/churn.out)"
+result $KX_NAME PASS "1000 VMs, $RELOADS reloads and resets during 600 of them, no leak: ${exact#vm_churn: } | $(sed 's/^vm_churn: //' /tmp/churn.out)"

@@ -151,3 +151,26 @@ l2_vm_dir() {
 	[ $# -eq 1 ] && [ -d "$1" ] || fail "no single debugfs directory for L2's VM: $*"
 	echo "$1"
 }
+
+# Runs vm_churn with arguments $2... (behind command $1, e.g. a taskset, or
+# nothing) while kvm_exitstat is unloaded, reloaded and reset in a loop,
+# loaded for a few VMs' exits each time, so that VMs are counted too.  Sets
+# $RELOADS; vm_churn's summary line is in /tmp/churn.out.
+churn_with_reloads() { # command, vm_churn arguments...
+	local command=$1 churn
+	shift
+	$command vm_churn "$@" >/tmp/churn.out 2>&1 &
+	churn=$!
+	RELOADS=0
+	while kill -0 $churn 2>/dev/null; do
+		rmmod kvm_exitstat || fail "rmmod failed during the churn"
+		load_exitstat
+		echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "a reset failed during the churn"
+		while [ "$(awk '$1 == "total" { print $2 }' /sys/kernel/debug/kvm_exitstat/stats)" -lt 40 ] &&
+			kill -0 $churn 2>/dev/null; do
+			usleep 1000
+		done
+		RELOADS=$((RELOADS + 1))
+	done
+	wait $churn || fail "$(cat /tmp/churn.out)"
+}

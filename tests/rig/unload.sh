@@ -99,15 +99,9 @@ l2_stop
 # VMs created, run and destroyed on one CPU while the module is unloaded,
 # reloaded and reset on the other; L2 is gone, so the VMs are vm_churn's.
 KX_NAME=churn-two-cpus
-taskset 2 vm_churn 40 1 >/tmp/churn.out 2>&1 &
-churn=$!
-reloads=0
-while kill -0 $churn 2>/dev/null; do
-	taskset 1 rmmod kvm_exitstat || fail "rmmod failed during the churn"
-	taskset 1 insmod /lib/modules/kvm_exitstat.ko || fail "insmod failed during the churn"
-	echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "a reset failed during the churn"
-	reloads=$((reloads + 1))
-done
-wait $churn || fail "$(cat /tmp/churn.out)"
-result $KX_NAME PASS "$reloads reloads and resets on CPU 0 while VMs came and went on CPU 1: $(sed 's/^vm_churn: //' /tmp/churn.out)"
+# This scenario's shell: $$ is the shell that sourced it.
+self=$(exec sh -c 'echo $PPID')
+taskset -p 1 "$self" >/dev/null || fail "could not keep the reloads on CPU 0"
+churn_with_reloads "taskset 2" 40 1
+result $KX_NAME PASS "$RELOADS reloads and resets on CPU 0 while VMs came and went on CPU 1: $(sed 's/^vm_churn: //' /tmp/churn.out)"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
