@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Counts every VM exit and the TSC cycles KVM spends handling it, per CPU
-//! and per exit reason, and serves the figures to guests through the CPUID
-//! leaves 0x4ffffffc-0x4fffffff and to the host through debugfs.
+//! Counts every VM exit and the TSC cycles KVM spends handling it, per CPU,
+//! per VM and per exit reason, and serves the figures to guests through the
+//! CPUID leaves 0x4ffffffc-0x4fffffff (by default each guest its own VM's)
+//! and to the host through debugfs.
 //!
 //! It registers with KVM's exit statistics hook (`<asm/kvm_exit_stats.h>`),
 //! added by the patch series in `patches/`.  The FFI lives in `hook.rs`,
