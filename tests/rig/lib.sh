@@ -145,6 +145,24 @@ counted_exits() { # when [table]
 	COUNTED=$2
 }
 
+# Runs command $2... while L2 keeps exiting, lets L2 exit 2000 more times
+# and stops it: the host view must then count at least KVM's exits since
+# the command returned and at most those since it started ($1 names the
+# command in the failure).  Sets $COUNTED.
+count_across() { # what, command...
+	local what=$1 before done after
+	shift
+	before=$(kvm_exits)
+	"$@"
+	done=$(kvm_exits)
+	await_exits 2000 "$done"
+	l2_pause
+	after=$(kvm_exits)
+	counted_exits "after $what"
+	[ "$COUNTED" -ge $((after - done)) ] && [ "$COUNTED" -le $((after - before)) ] ||
+		fail "counted $COUNTED exits; KVM: $((after - done)) since $what returned, $((after - before)) since it started"
+}
+
 # KVM's debugfs directory for L2's VM (QEMU creates one).
 l2_vm_dir() {
 	set -- /sys/kernel/debug/kvm/"$L2_PID"-*
@@ -166,7 +184,7 @@ churn_with_reloads() { # command, vm_churn arguments...
 		rmmod kvm_exitstat || fail "rmmod failed during the churn"
 		load_exitstat
 		echo 1 >/sys/kernel/debug/kvm_exitstat/reset || fail "a reset failed during the churn"
-		while [ "$(awk '$1 == "total" { print $2 }' /sys/kernel/debug/kvm_exitstat/stats)" -lt 40 ] &&
+		while [ "$(table_row /sys/kernel/debug/kvm_exitstat/stats total | cut -d' ' -f1)" -lt 40 ] &&
 			kill -0 $churn 2>/dev/null; do
 			usleep 1000
 		done
