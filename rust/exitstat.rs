@@ -5,6 +5,7 @@
 
 use exitstat::{
     leaf::{Counters, CpuidRegs},
+    reasons::{Vendor, UNDEFINED_EVERYWHERE},
     report::{self, Json, Prometheus, Source, VmName, VmTable, VmsJson},
     table::Table,
 };
@@ -24,9 +25,11 @@ const EIO: i32 = 5;
 const ENODEV: i32 = 19;
 
 const USAGE: &str = "\
-Usage: exitstat [--guest | --host[=FILE]] [--json | --prom]
+Usage: exitstat [--guest | --host[=FILE]] [--json | --prom] [--vendor=vmx|svm]
        exitstat [--host[=FILE]] --vms [--kvm-debugfs=DIR] [--json | --prom]
+                [--vendor=vmx|svm]
        exitstat --vm=PID-FD [--kvm-debugfs=DIR] [--json | --prom]
+                [--vendor=vmx|svm]
 
 Prints kvm-exitstat's VM exit statistics: for each exit reason that
 occurred, its exits, their share of all exits, the TSC cycles spent
@@ -45,6 +48,11 @@ handling them and the average per exit; then the totals.
   --kvm-debugfs=DIR
                  where --vms and --vm find the VMs
                  (default DIR: /sys/kernel/debug/kvm)
+  --vendor=vmx|svm
+                 take the exit reasons as Intel VMX's or AMD SVM's, not
+                 by the CPU's vendor (CPUID leaf 0): for a guest whose VMM
+                 presents another vendor's CPU, or a table saved on a host
+                 of the other vendor
   --json         print JSON
   --prom         print the Prometheus text format (for node_exporter's
                  textfile collector)
@@ -55,6 +63,13 @@ Without --guest or --host, exitstat reads the host view if it exists, and
 the CPUID leaves otherwise.  In a guest the leaves are read one at a time
 (each read is itself a CPUID exit), and a reason's exits are the low 32
 bits the leaf reports.
+
+The exit reasons are the CPU vendor's: on Intel (VMX) basic exit
+reasons, in decimal; on AMD and Hygon (SVM) exit codes, in hex as the APM
+writes them, the error codes negative (ERR is -1).  JSON gives the vendor
+as \"vendor\": \"VMX\" or \"SVM\" and each reason as a number (an SVM code
+as a signed 32-bit integer); Prometheus's reason label is the table's
+reason column.
 
 A VM's figures carry its name: \"vm\": \"PID-FD\" in JSON, a vm=\"PID-FD\"
 label in Prometheus.  With --vms, --json prints one object,
@@ -87,7 +102,8 @@ enum Origin {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Print(Origin, Format),
+    /// What to print; the vendor if `--vendor` chose one.
+    Print(Origin, Format, Option<Vendor>),
     Help,
     Version,
 }
@@ -111,6 +127,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut vm_choice = None;
     let mut kvm_debugfs = None;
     let mut format = None;
+    let mut vendor = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (option, attached) = match arg.split_once('=') {
@@ -143,6 +160,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 })?;
                 set_once(&mut vm_choice, VmChoice::One(vm), one_vm_choice)?
             }
+            ("--vendor", _) => {
+                let name = value().ok_or("--vendor needs vmx or svm")?;
+                let chosen = [Vendor::Vmx, Vendor::Svm]
+                    .into_iter()
+                    .find(|vendor| vendor.name().eq_ignore_ascii_case(&name))
+                    .ok_or_else(|| format!("'{name}' is not a vendor: give vmx or svm"))?;
+                set_once(&mut vendor, chosen, "give --vendor at most once")?
+            }
             ("--kvm-debugfs", _) => {
                 let dir = value()
                     .filter(|dir| !dir.is_empty())
@@ -172,40 +197,73 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         },
         (Some(VmChoice::One(vm)), _) => Origin::Vm { vm, kvm_debugfs },
     };
-    Ok(Command::Print(origin, format.unwrap_or(Format::Table)))
+    Ok(Command::Print(
+        origin,
+        format.unwrap_or(Format::Table),
+        vendor,
+    ))
+}
+
+/// The vendor named by a CPUID leaf 0 answer.
+#[cfg(target_arch = "x86_64")]
+fn vendor_of_leaf_0(regs: CpuidRegs) -> Vendor {
+    let mut name = [0; 12];
+    for (part, reg) in name.chunks_exact_mut(4).zip([regs.ebx, regs.edx, regs.ecx]) {
+        part.copy_from_slice(&reg.to_le_bytes());
+    }
+    Vendor::of_cpu(&name)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn read_leaves() -> Result<Counters, String> {
-    let cpuid = |leaf, ecx| {
-        let regs = std::arch::x86_64::__cpuid_count(leaf, ecx);
-        CpuidRegs {
-            eax: regs.eax,
-            ebx: regs.ebx,
-            ecx: regs.ecx,
-            edx: regs.edx,
-        }
-    };
-    let (_layout, counters) = report::from_leaves(cpuid).map_err(|report::NotServed(regs)| {
-        format!(
-            "the CPUID leaves are not kvm-exitstat's here, in any layout (seed, four-leaf, fall-2022): \
-             0x4ffffffd with ECX=82 gave eax={:#x} ebx={:#x} ecx={:#x} edx={:#x}; \
-             is this a KVM guest, with kvm_exitstat loaded on the host and guest access on?",
-            regs.eax, regs.ebx, regs.ecx, regs.edx
-        )
-    })?;
+fn cpuid(leaf: u32, ecx: u32) -> CpuidRegs {
+    let regs = std::arch::x86_64::__cpuid_count(leaf, ecx);
+    CpuidRegs {
+        eax: regs.eax,
+        ebx: regs.ebx,
+        ecx: regs.ecx,
+        edx: regs.edx,
+    }
+}
+
+/// The vendor of this CPU, as a guest's VMM presents it, which is KVM's
+/// on the host.
+#[cfg(target_arch = "x86_64")]
+fn cpu_vendor() -> Result<Vendor, String> {
+    Ok(vendor_of_leaf_0(cpuid(0, 0)))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_vendor() -> Result<Vendor, String> {
+    Err("without CPUID the vendor is unknown: give --vendor=vmx or --vendor=svm".into())
+}
+
+#[cfg(target_arch = "x86_64")]
+fn read_leaves(vendor: Vendor) -> Result<Counters, String> {
+    let (_layout, counters) =
+        report::from_leaves(vendor, cpuid).map_err(|report::NotServed(regs)| {
+            format!(
+                "the CPUID leaves are not kvm-exitstat's here, in any layout (seed, four-leaf, fall-2022): \
+                 0x4ffffffd with ECX={UNDEFINED_EVERYWHERE:#x} gave eax={:#x} ebx={:#x} ecx={:#x} edx={:#x}; \
+                 is this a KVM guest, with kvm_exitstat loaded on the host and guest access on?",
+                regs.eax, regs.ebx, regs.ecx, regs.edx
+            )
+        })?;
     Ok(counters)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn read_leaves() -> Result<Counters, String> {
+fn read_leaves(_vendor: Vendor) -> Result<Counters, String> {
     Err("the CPUID leaves can only be read on x86-64".into())
 }
 
 /// Why a statistics table (the host view, or a VM's) could not be had.
 enum TableError {
     Io(io::Error),
-    NotATable { line: usize },
+    NotATable {
+        line: usize,
+        /// The vendor it is a table of, when not the one it was read for.
+        other_vendor: Option<Vendor>,
+    },
 }
 
 impl TableError {
@@ -214,8 +272,18 @@ impl TableError {
     fn message(&self, file: &Path, if_missing: &str) -> String {
         match self {
             TableError::Io(error) => cannot_read(file, error, if_missing),
-            TableError::NotATable { line } => {
-                format!("{}, line {line}: not a kvm-exitstat table", file.display())
+            TableError::NotATable { line, other_vendor } => {
+                let mut message =
+                    format!("{}, line {line}: not a kvm-exitstat table", file.display());
+                if let Some(other) = other_vendor {
+                    message += &format!(
+                        " of {} exit reasons but of {}'s: give --vendor={}",
+                        other_than(*other).name(),
+                        other.name(),
+                        other.name().to_ascii_lowercase()
+                    );
+                }
+                message
             }
         }
     }
@@ -243,21 +311,35 @@ fn cannot_read(path: &Path, error: &io::Error, if_missing: &str) -> String {
     format!("cannot read {}: {error}{hint}", path.display())
 }
 
-/// The table in a file's text, as it was read.
-fn parse_file(text: io::Result<String>) -> Result<Counters, TableError> {
+fn other_than(vendor: Vendor) -> Vendor {
+    match vendor {
+        Vendor::Vmx => Vendor::Svm,
+        Vendor::Svm => Vendor::Vmx,
+    }
+}
+
+/// The table of `vendor`'s exit reasons in a file's text, as it was read.
+fn parse_file(vendor: Vendor, text: io::Result<String>) -> Result<Counters, TableError> {
     let text = text.map_err(TableError::Io)?;
-    report::parse_table(&text).map_err(|report::BadLine(line)| TableError::NotATable { line })
+    report::parse_table(vendor, &text).map_err(|report::BadLine(line)| {
+        let other = other_than(vendor);
+        TableError::NotATable {
+            line,
+            other_vendor: report::parse_table(other, &text).is_ok().then_some(other),
+        }
+    })
 }
 
 const HOST_VIEW_MISSING: &str = ": is kvm_exitstat loaded and debugfs mounted?";
 
-fn read_host_view(file: &Path) -> Result<Counters, String> {
-    parse_file(fs::read_to_string(file)).map_err(|error| error.message(file, HOST_VIEW_MISSING))
+fn read_host_view(vendor: Vendor, file: &Path) -> Result<Counters, String> {
+    parse_file(vendor, fs::read_to_string(file))
+        .map_err(|error| error.message(file, HOST_VIEW_MISSING))
 }
 
 /// The host view, if there is one.
-fn read_host_view_if_any(file: &Path) -> Result<Option<Counters>, String> {
-    match parse_file(fs::read_to_string(file)) {
+fn read_host_view_if_any(vendor: Vendor, file: &Path) -> Result<Option<Counters>, String> {
+    match parse_file(vendor, fs::read_to_string(file)) {
         Ok(counters) => Ok(Some(counters)),
         Err(error) if error.vanished() => Ok(None),
         Err(error) => Err(error.message(file, HOST_VIEW_MISSING)),
@@ -268,9 +350,9 @@ fn vm_stats_file(kvm_debugfs: &Path, vm: VmName) -> PathBuf {
     kvm_debugfs.join(vm.to_string()).join(VM_STATS)
 }
 
-fn read_vm(kvm_debugfs: &Path, vm: VmName) -> Result<Counters, String> {
+fn read_vm(vendor: Vendor, kvm_debugfs: &Path, vm: VmName) -> Result<Counters, String> {
     let file = vm_stats_file(kvm_debugfs, vm);
-    parse_file(fs::read_to_string(&file)).map_err(|error| {
+    parse_file(vendor, fs::read_to_string(&file)).map_err(|error| {
         if error.vanished() {
             format!(
                 "no VM {vm} in {}: 'exitstat --vms' lists the VMs",
@@ -303,6 +385,7 @@ fn list_vms(kvm_debugfs: &Path) -> Result<Vec<VmName>, String> {
 /// The figures of every VM that is still there to read, by pid then fd;
 /// `read_file` is `fs::read_to_string` but for tests that play debugfs.
 fn read_vms(
+    vendor: Vendor,
     kvm_debugfs: &Path,
     read_file: impl Fn(&Path) -> io::Result<String>,
 ) -> Result<Vec<(VmName, Counters)>, String> {
@@ -310,7 +393,7 @@ fn read_vms(
     let mut any_without_collector = false;
     for vm in list_vms(kvm_debugfs)? {
         let file = vm_stats_file(kvm_debugfs, vm);
-        match parse_file(read_file(&file)) {
+        match parse_file(vendor, read_file(&file)) {
             Ok(counters) => figures.push((vm, counters)),
             Err(error) if error.vanished() => {}
             // The module came or went meanwhile: what it answered counts.
@@ -327,29 +410,39 @@ fn read_vms(
     Ok(figures)
 }
 
-fn print_vms(host_view: &Path, kvm_debugfs: &Path, format: Format) -> Result<String, String> {
-    let vms = read_vms(kvm_debugfs, |file| fs::read_to_string(file))?;
+fn print_vms(
+    vendor: Vendor,
+    host_view: &Path,
+    kvm_debugfs: &Path,
+    format: Format,
+) -> Result<String, String> {
+    let vms = read_vms(vendor, kvm_debugfs, |file| fs::read_to_string(file))?;
     Ok(match format {
         Format::Table => VmTable(&vms).to_string(),
         Format::Json => {
-            let host = read_host_view_if_any(host_view)?;
+            let host = read_host_view_if_any(vendor, host_view)?;
             VmsJson {
+                vendor,
                 host: host.as_ref(),
                 vms: &vms,
             }
             .to_string()
         }
         Format::Prometheus => {
-            let host = read_host_view_if_any(host_view)?;
+            let host = read_host_view_if_any(vendor, host_view)?;
             let sources: Vec<_> = (host.iter().map(|counters| (Source::Host, counters)))
                 .chain(vms.iter().map(|(vm, counters)| (Source::Vm(*vm), counters)))
                 .collect();
-            Prometheus(&sources).to_string()
+            Prometheus(vendor, &sources).to_string()
         }
     })
 }
 
-fn run(origin: Origin, format: Format) -> Result<String, String> {
+fn run(origin: Origin, format: Format, vendor: Option<Vendor>) -> Result<String, String> {
+    let vendor = match vendor {
+        Some(vendor) => vendor,
+        None => cpu_vendor()?,
+    };
     let origin = match origin {
         Origin::Auto if fs::metadata(HOST_VIEW).is_ok() => Origin::Host(HOST_VIEW.into()),
         Origin::Auto => Origin::Guest,
@@ -359,15 +452,15 @@ fn run(origin: Origin, format: Format) -> Result<String, String> {
         Origin::Vms {
             host_view,
             kvm_debugfs,
-        } => return print_vms(&host_view, &kvm_debugfs, format),
-        Origin::Vm { vm, kvm_debugfs } => (read_vm(&kvm_debugfs, vm)?, Source::Vm(vm)),
-        Origin::Host(file) => (read_host_view(&file)?, Source::Host),
-        Origin::Guest | Origin::Auto => (read_leaves()?, Source::Guest),
+        } => return print_vms(vendor, &host_view, &kvm_debugfs, format),
+        Origin::Vm { vm, kvm_debugfs } => (read_vm(vendor, &kvm_debugfs, vm)?, Source::Vm(vm)),
+        Origin::Host(file) => (read_host_view(vendor, &file)?, Source::Host),
+        Origin::Guest | Origin::Auto => (read_leaves(vendor)?, Source::Guest),
     };
     Ok(match format {
-        Format::Table => Table(&counters).to_string(),
-        Format::Json => Json(&counters, source).to_string(),
-        Format::Prometheus => Prometheus(&[(source, &counters)]).to_string(),
+        Format::Table => Table(vendor, &counters).to_string(),
+        Format::Json => Json(vendor, &counters, source).to_string(),
+        Format::Prometheus => Prometheus(vendor, &[(source, &counters)]).to_string(),
     })
 }
 
@@ -375,7 +468,7 @@ fn main() -> ExitCode {
     let result = match parse_args(env::args().skip(1)) {
         Ok(Command::Help) => Ok(format!("{USAGE}\n")),
         Ok(Command::Version) => Ok(format!("exitstat {}\n", env!("CARGO_PKG_VERSION"))),
-        Ok(Command::Print(origin, format)) => run(origin, format),
+        Ok(Command::Print(origin, format, vendor)) => run(origin, format, vendor),
         Err(error) => {
             eprintln!("exitstat: {error}\nTry 'exitstat --help'.");
             return ExitCode::from(2);
@@ -403,23 +496,28 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(parse(&[]), Ok(Command::Print(Origin::Auto, Format::Table)));
+        assert_eq!(
+            parse(&[]),
+            Ok(Command::Print(Origin::Auto, Format::Table, None))
+        );
         assert_eq!(
             parse(&["--guest", "--prom"]),
-            Ok(Command::Print(Origin::Guest, Format::Prometheus))
+            Ok(Command::Print(Origin::Guest, Format::Prometheus, None))
         );
         assert_eq!(
             parse(&["--json", "--host=/tmp/stats"]),
             Ok(Command::Print(
                 Origin::Host("/tmp/stats".into()),
-                Format::Json
+                Format::Json,
+                None
             ))
         );
         assert_eq!(
             parse(&["--host"]),
             Ok(Command::Print(
                 Origin::Host(HOST_VIEW.into()),
-                Format::Table
+                Format::Table,
+                None
             ))
         );
         assert_eq!(parse(&["--json", "--help"]), Ok(Command::Help));
@@ -437,13 +535,77 @@ mod tests {
 
     #[test]
     fn host_view_errors_say_what_to_do() {
-        let missing = read_host_view(Path::new("/nonexistent/stats")).unwrap_err();
+        let missing = read_host_view(Vendor::Vmx, Path::new("/nonexistent/stats")).unwrap_err();
         assert!(missing.contains("is kvm_exitstat loaded"), "{missing}");
         let dir = env::temp_dir().join(format!("exitstat-test-{}", std::process::id()));
         fs::write(&dir, "reason name\nbogus\n").unwrap();
-        let bad = read_host_view(&dir).unwrap_err();
+        let bad = read_host_view(Vendor::Vmx, &dir).unwrap_err();
+        let mut svm_exits = Counters::ZERO;
+        svm_exits.record(Vendor::Svm, 0x72, 100);
+        fs::write(&dir, Table(Vendor::Svm, &svm_exits).to_string()).unwrap();
+        let other_vendor = read_host_view(Vendor::Vmx, &dir).unwrap_err();
+        assert_eq!(read_host_view(Vendor::Svm, &dir), Ok(svm_exits));
         fs::remove_file(&dir).unwrap();
         assert!(bad.ends_with("line 2: not a kvm-exitstat table"), "{bad}");
+        assert!(
+            other_vendor.ends_with(
+                "line 2: not a kvm-exitstat table of VMX exit reasons but of SVM's: give --vendor=svm"
+            ),
+            "{other_vendor}"
+        );
+    }
+
+    #[test]
+    fn vendor_arguments() {
+        assert_eq!(
+            parse(&["--vendor=svm"]),
+            Ok(Command::Print(
+                Origin::Auto,
+                Format::Table,
+                Some(Vendor::Svm)
+            ))
+        );
+        assert_eq!(
+            parse(&["--host=/tmp/stats", "--vendor", "vmx", "--json"]),
+            Ok(Command::Print(
+                Origin::Host("/tmp/stats".into()),
+                Format::Json,
+                Some(Vendor::Vmx)
+            ))
+        );
+        assert_eq!(
+            parse(&["--vendor=SVM", "--guest"]),
+            Ok(Command::Print(
+                Origin::Guest,
+                Format::Table,
+                Some(Vendor::Svm)
+            ))
+        );
+        for (bad, error) in [
+            (&["--vendor"][..], "--vendor needs vmx or svm"),
+            (&["--vendor="], "'' is not a vendor: give vmx or svm"),
+            (&["--vendor=amd"], "'amd' is not a vendor"),
+            (&["--vendor", "--json"], "'--json' is not a vendor"),
+            (&["--vendor=vmx", "--vendor=svm"], "--vendor at most once"),
+        ] {
+            let message = parse(bad).unwrap_err();
+            assert!(message.contains(error), "{bad:?}: {message}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vendor_of_the_cpu() {
+        let leaf_0 = |ebx, edx, ecx| CpuidRegs {
+            eax: 0xd,
+            ebx,
+            ecx,
+            edx,
+        };
+        let intel = leaf_0(0x756e_6547, 0x4965_6e69, 0x6c65_746e);
+        let amd = leaf_0(0x6874_7541, 0x6974_6e65, 0x444d_4163);
+        assert_eq!(vendor_of_leaf_0(intel), Vendor::Vmx);
+        assert_eq!(vendor_of_leaf_0(amd), Vendor::Svm);
     }
 
     #[test]
@@ -455,6 +617,7 @@ mod tests {
                     kvm_debugfs: kvm_debugfs.into(),
                 },
                 format,
+                None,
             ))
         };
         let vm = |pid, fd, kvm_debugfs: &str, format| {
@@ -464,6 +627,7 @@ mod tests {
                     kvm_debugfs: kvm_debugfs.into(),
                 },
                 format,
+                None,
             ))
         };
         assert_eq!(
@@ -498,7 +662,7 @@ mod tests {
         // Where no VM is read, the directory is not either.
         assert_eq!(
             parse(&["--kvm-debugfs=/tmp/kvm"]),
-            Ok(Command::Print(Origin::Auto, Format::Table))
+            Ok(Command::Print(Origin::Auto, Format::Table, None))
         );
         for (bad, error) in [
             (&["--guest", "--vms"][..], "not with --guest"),
@@ -551,7 +715,7 @@ mod tests {
     fn cpuid_exits(count: u64) -> Counters {
         let mut all = Counters::ZERO;
         for _ in 0..count {
-            all.record(10, 100);
+            all.record(Vendor::Vmx, 10, 100);
         }
         all
     }
@@ -566,10 +730,10 @@ mod tests {
             fs::write(kvm.0.join(vm).join(VM_STATS), text).unwrap();
         };
         for (vm, exits) in [("20-3", 3), ("3-12", 12), ("100-1", 1), ("3-4", 4)] {
-            vm_stats(vm, &Table(&cpuid_exits(exits)).to_string());
+            vm_stats(vm, &Table(Vendor::Vmx, &cpuid_exits(exits)).to_string());
         }
         for not_a_vm in ["x-1", "07-1", "1-2-3", "-1"] {
-            vm_stats(not_a_vm, &Table(&cpuid_exits(7)).to_string());
+            vm_stats(not_a_vm, &Table(Vendor::Vmx, &cpuid_exits(7)).to_string());
         }
         fs::create_dir_all(kvm.0.join("5-6").join("vcpu0")).unwrap();
         for file in ["exits", "halt_exits", "8-9"] {
@@ -601,16 +765,19 @@ mod tests {
     #[test]
     fn reads_one_vm() {
         let kvm = fake_kvm_debugfs("one");
-        assert_eq!(read_vm(&kvm.0, vm("3-12")), Ok(cpuid_exits(12)));
+        assert_eq!(
+            read_vm(Vendor::Vmx, &kvm.0, vm("3-12")),
+            Ok(cpuid_exits(12))
+        );
         let kvm_name = kvm.0.display();
         assert_eq!(
-            read_vm(&kvm.0, vm("5-6")),
+            read_vm(Vendor::Vmx, &kvm.0, vm("5-6")),
             Err(format!(
                 "no VM 5-6 in {kvm_name}: 'exitstat --vms' lists the VMs"
             ))
         );
         assert_eq!(
-            read_vm(&kvm.0, vm("9-9")),
+            read_vm(Vendor::Vmx, &kvm.0, vm("9-9")),
             Err(format!(
                 "no VM 9-9 in {kvm_name}: 'exitstat --vms' lists the VMs"
             ))
@@ -635,7 +802,7 @@ mod tests {
     fn reads_the_vms_still_there() {
         let kvm = fake_kvm_debugfs("read");
         assert_eq!(
-            read_vms(&kvm.0, |file| fs::read_to_string(file)),
+            read_vms(Vendor::Vmx, &kvm.0, |file| fs::read_to_string(file)),
             Ok(vec![
                 (vm("3-4"), cpuid_exits(4)),
                 (vm("3-12"), cpuid_exits(12)),
@@ -652,11 +819,11 @@ mod tests {
             _ => fs::read_to_string(file),
         };
         assert_eq!(
-            read_vms(&kvm.0, destroyed_or_early),
+            read_vms(Vendor::Vmx, &kvm.0, destroyed_or_early),
             Ok(vec![(vm("3-12"), cpuid_exits(12))])
         );
         let destroyed = |_: &Path| os_error(2);
-        assert_eq!(read_vms(&kvm.0, destroyed), Ok(vec![]));
+        assert_eq!(read_vms(Vendor::Vmx, &kvm.0, destroyed), Ok(vec![]));
     }
 
     #[test]
@@ -667,18 +834,18 @@ mod tests {
             _ => os_error(ENODEV),
         };
         assert_eq!(
-            read_vms(&kvm.0, without_module),
+            read_vms(Vendor::Vmx, &kvm.0, without_module),
             Err(format!(
                 "kvm_exitstat is not loaded: the VMs' exit_stats files in {} answer ENODEV",
                 kvm.0.display()
             ))
         );
         let not_root = |_: &Path| Err(io::ErrorKind::PermissionDenied.into());
-        let message = read_vms(&kvm.0, not_root).unwrap_err();
+        let message = read_vms(Vendor::Vmx, &kvm.0, not_root).unwrap_err();
         assert!(message.contains("3-4/exit_stats: "), "{message}");
         assert!(message.ends_with(": debugfs is root's"), "{message}");
         let not_a_table = |_: &Path| Ok("reason name\nbogus\n".to_string());
-        let message = read_vms(&kvm.0, not_a_table).unwrap_err();
+        let message = read_vms(Vendor::Vmx, &kvm.0, not_a_table).unwrap_err();
         assert!(
             message.ends_with("3-4/exit_stats, line 2: not a kvm-exitstat table"),
             "{message}"

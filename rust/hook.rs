@@ -4,12 +4,23 @@
 //! added by the series in `patches/`): a safe wrapper of
 //! `kvm_exit_stats_register()` and its callbacks.
 
-use crate::{debugfs::SeqWriter, leaf::CpuidRegs};
+use crate::{debugfs::SeqWriter, leaf::CpuidRegs, reasons::Vendor};
 use core::{
     ffi::{c_int, c_void},
     fmt, ptr,
 };
 use kernel::{bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
+
+/// Whose exit reasons KVM reports, those of its loaded vendor module;
+/// `None` if no vendor module that reports exits is loaded.
+pub fn vendor() -> Option<Vendor> {
+    // SAFETY: a plain function of KVM's, callable from any context.
+    match unsafe { bindings::kvm_exit_stats_vendor() } {
+        bindings::kvm_exit_stats_vendor_KVM_EXIT_STATS_VMX => Some(Vendor::Vmx),
+        bindings::kvm_exit_stats_vendor_KVM_EXIT_STATS_SVM => Some(Vendor::Svm),
+        _ => None,
+    }
+}
 
 /// A guest's CPUID query for one of the leaves a collector may answer.
 pub struct CpuidQuery {
@@ -17,7 +28,7 @@ pub struct CpuidQuery {
     pub leaf: u32,
     /// ECX.
     pub subleaf: u32,
-    /// The exit-reason field of the exit within which KVM runs the query,
+    /// The exit reason of the exit within which KVM runs the query,
     /// which the collector is told about once its handling is over; `None`
     /// when KVM runs the instruction outside of an exit.
     pub own_exit: Option<u32>,
@@ -31,8 +42,8 @@ pub trait ExitStats: Send + Sync {
     type Vm: Send + Sync;
     /// The data of a VM that exists at registration or is created after.
     fn vm_init(&self) -> Result<Self::Vm>;
-    /// One VM-Exit with its exit-reason field, handled in `cycles` TSC
-    /// cycles.
+    /// One VM-Exit with its exit reason (as `vendor()` says), handled in
+    /// `cycles` TSC cycles.
     fn record_exit(&self, vm: Option<&Self::Vm>, exit_reason: u32, cycles: u64);
     /// The answer to `query`, or `None` to let KVM answer as it does
     /// without a collector.

@@ -29,7 +29,7 @@ use hook::{CpuidQuery, ExitStats};
 use leaf::{Answer, Counters, Counts, CpuidRegs, ExitCounters, Layout};
 use percpu::{possible_cpus, Field, PerCpu};
 use ratelimit::RateLimit;
-use reasons::Slot;
+use reasons::{Slot, Vendor};
 
 module! {
     type: KvmExitStat,
@@ -88,9 +88,9 @@ impl ExitCounts {
         })
     }
 
-    /// Counts one exit with exit-reason field `exit_reason`.  KVM calls
-    /// this with preemption disabled, so it all happens on one CPU.
-    fn record(&self, epoch: u64, exit_reason: u32, cycles: u64) {
+    /// Counts one exit in `slot`.  KVM calls this with preemption
+    /// disabled, so it all happens on one CPU.
+    fn record(&self, epoch: u64, slot: Slot, cycles: u64) {
         if self.per_cpu.read_local(EPOCH) != epoch {
             // Zero first: a reader that sees the new epoch sees zeroes.
             for field in Field::all() {
@@ -98,7 +98,7 @@ impl ExitCounts {
             }
             self.per_cpu.write_local(EPOCH, epoch);
         }
-        for offset in [TOTAL, reason_offset(reasons::slot(exit_reason))] {
+        for offset in [TOTAL, reason_offset(slot)] {
             if let Some([exits, spent]) = exit_fields(offset) {
                 self.per_cpu.add(exits, 1);
                 self.per_cpu.add(spent, cycles);
@@ -185,6 +185,8 @@ impl Scope {
 /// The counters, and the settings that the debugfs files change.
 #[pin_data]
 struct Collector {
+    /// Whose exit reasons KVM reports.
+    vendor: Vendor,
     host: ExitCounts,
     /// The epoch of every `ExitCounts`: a reset resets the host and all VMs.
     epoch: AtomicU64,
@@ -201,8 +203,9 @@ struct Collector {
 }
 
 impl Collector {
-    fn new() -> impl PinInit<Self, Error> {
+    fn new(vendor: Vendor) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            vendor,
             host: ExitCounts::new()?,
             epoch: AtomicU64::new(0),
             vm_scope: AtomicBool::new(true),
@@ -251,9 +254,10 @@ impl ExitStats for Collector {
 
     fn record_exit(&self, vm: Option<&ExitCounts>, exit_reason: u32, cycles: u64) {
         let epoch = self.epoch();
-        self.host.record(epoch, exit_reason, cycles);
+        let slot = self.vendor.slot(exit_reason);
+        self.host.record(epoch, slot, cycles);
         if let Some(vm) = vm {
-            vm.record(epoch, exit_reason, cycles);
+            vm.record(epoch, slot, cycles);
         }
     }
 
@@ -267,6 +271,7 @@ impl ExitStats for Collector {
             Scope::Host => &self.host,
         };
         let answer = leaf::answer(
+            self.vendor,
             query.leaf,
             query.subleaf,
             query.own_exit,
@@ -278,7 +283,8 @@ impl ExitStats for Collector {
     }
 
     fn show_vm(&self, vm: &ExitCounts, out: &mut SeqWriter) -> fmt::Result {
-        write!(out, "{}", table::Table(&vm.since(self.epoch()).snapshot()))
+        let counters = vm.since(self.epoch()).snapshot();
+        write!(out, "{}", table::Table(self.vendor, &counters))
     }
 }
 
@@ -331,7 +337,7 @@ impl debugfs::Files for Collector {
             return writeln!(out, "{}", if flag.load(Relaxed) { "Y" } else { "N" });
         }
         match knob {
-            Knob::Stats => write!(out, "{}", table::Table(&self.host_snapshot())),
+            Knob::Stats => write!(out, "{}", table::Table(self.vendor, &self.host_snapshot())),
             Knob::Layout => writeln!(out, "{}", self.layout().name()),
             Knob::Scope => writeln!(out, "{}", self.scope().name()),
             Knob::GuestAccess | Knob::LogQueries | Knob::Reset => Ok(()),
@@ -374,18 +380,28 @@ struct KvmExitStat {
 
 impl kernel::Module for KvmExitStat {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let collector = Arc::pin_init(Collector::new(), GFP_KERNEL)?;
-        let registration = hook::Registration::new(collector.clone()).inspect_err(|error| {
+        let no_vendor = || {
+            pr_err!("no KVM vendor module that reports VM exits is loaded: load kvm_intel or kvm_amd first\n");
+            Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+        };
+        let vendor = hook::vendor().ok_or_else(no_vendor)?;
+        let collector = Arc::pin_init(Collector::new(vendor), GFP_KERNEL)?;
+        let registration = hook::Registration::new(collector.clone()).map_err(|error| {
             if error.to_errno() == -(bindings::EOPNOTSUPP as i32) {
-                pr_err!("KVM's vendor module does not report VM exits: load kvm_intel first (AMD is not supported yet)\n");
-            } else if *error == EBUSY {
-                pr_err!("another VM exit statistics collector is registered with KVM\n");
+                // Unloaded since it was asked.
+                no_vendor()
+            } else {
+                if error == EBUSY {
+                    pr_err!("another VM exit statistics collector is registered with KVM\n");
+                }
+                error
             }
         })?;
         let knobs =
             debugfs::Dir::create(c_str!("kvm_exitstat"), module, collector.clone(), &KNOBS)?;
         pr_info!(
-            "loaded: counting VM exits; CPUID {:#010x}-{:#010x} for guests, layout {}; /sys/kernel/debug/kvm_exitstat/ for the host\n",
+            "loaded: counting VM exits ({} exit reasons); CPUID {:#010x}-{:#010x} for guests, layout {}; /sys/kernel/debug/kvm_exitstat/ for the host\n",
+            vendor.name(),
             leaf::LEAF_REASON_CYCLES,
             leaf::LEAF_TOTALS,
             collector.layout().name()
@@ -409,7 +425,7 @@ impl Drop for KvmExitStat {
             all.total.cycles
         );
         pr_info!("{}\n", table::Header);
-        for row in table::rows(&all).take(SUMMARY_REASONS) {
+        for row in table::rows(self.collector.vendor, &all).take(SUMMARY_REASONS) {
             pr_info!("{row}\n");
         }
     }

@@ -6,7 +6,7 @@
 //! Plain `core` code: the kernel module includes it, and on the host it is
 //! part of the `exitstat` library, unit-tested with `cargo test`.
 
-use crate::reasons::{self, Reason, Slot, SLOTS};
+use crate::reasons::{Reason, Slot, Vendor, SLOTS};
 use core::fmt;
 
 // The leaves, named as the seed and four-leaf layouts use them; what each
@@ -35,10 +35,6 @@ pub enum Request {
     /// The cycles of the reason in ECX.
     ReasonCycles,
 }
-
-/// The exit-reason field of a CPUID exit: a query's own exit, when the
-/// guest's CPUID instruction exits as such.
-pub const CPUID_EXIT: u32 = 10;
 
 /// Exits counted, and the TSC cycles spent handling them.
 #[repr(C)]
@@ -69,13 +65,13 @@ impl core::iter::Sum for ExitCounters {
 }
 
 /// All counters: the totals, and one `ExitCounters` per reason slot
-/// (`reasons::slot`).  The module keeps one per CPU.
+/// (`Vendor::slot`).  The module keeps one per CPU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     /// Over all exits.
     pub total: ExitCounters,
-    /// Indexed by `reasons::slot`.
+    /// Indexed by `Vendor::slot`.
     pub by_reason: [ExitCounters; SLOTS],
 }
 
@@ -92,11 +88,11 @@ impl Counters {
         }; SLOTS],
     };
 
-    /// Counts one exit with exit-reason field `exit_reason`.
-    pub fn record(&mut self, exit_reason: u32, cycles: u64) {
+    /// Counts one exit with `vendor`'s exit reason `exit_reason`.
+    pub fn record(&mut self, vendor: Vendor, exit_reason: u32, cycles: u64) {
         let one = ExitCounters { exits: 1, cycles };
         self.total = self.total + one;
-        let slot = &mut self.by_reason[reasons::slot(exit_reason).index()];
+        let slot = &mut self.by_reason[vendor.slot(exit_reason).index()];
         *slot = *slot + one;
     }
 }
@@ -229,7 +225,7 @@ pub enum Figure {
     ReasonExits(u32, u64),
     /// The cycles of a reason.
     ReasonCycles(u32, u64),
-    /// ECX is not an exit reason the SDM defines.
+    /// ECX is not an exit reason the vendor's manual defines.
     Undefined(u32),
     /// ECX is an exit reason KVM does not handle.
     Unhandled(u32),
@@ -238,6 +234,8 @@ pub enum Figure {
 /// The module's answer to one CPUID query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// Whose exit reasons ECX names.
+    pub vendor: Vendor,
     /// EAX in.
     pub leaf: u32,
     /// What was asked for, and the figure.
@@ -277,13 +275,14 @@ impl Answer {
     }
 }
 
-struct ReasonInEcx(u32);
+struct ReasonInEcx(Vendor, u32);
 
 impl fmt::Display for ReasonInEcx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match reasons::vmx(self.0).name() {
-            Some(name) => write!(f, "ecx={} ({name})", self.0),
-            None => write!(f, "ecx={:#x}", self.0),
+        let ReasonInEcx(vendor, ecx) = *self;
+        match vendor.reason(ecx).name() {
+            Some(name) => write!(f, "ecx={} ({name})", vendor.number(ecx)),
+            None => write!(f, "ecx={ecx:#x}"),
         }
     }
 }
@@ -292,6 +291,7 @@ impl fmt::Display for ReasonInEcx {
 impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CPUID {:#010x}", self.leaf)?;
+        let in_ecx = |number| ReasonInEcx(self.vendor, number);
         match self.figure {
             Figure::Totals(totals) => {
                 write!(f, ": exits={} cycles={}", totals.exits, totals.cycles)
@@ -299,16 +299,16 @@ impl fmt::Display for Answer {
             Figure::TotalExits(exits) => write!(f, ": exits={exits}"),
             Figure::TotalCycles(cycles) => write!(f, ": cycles={cycles}"),
             Figure::ReasonExits(reason, exits) => {
-                write!(f, " {}: exits={exits}", ReasonInEcx(reason))
+                write!(f, " {}: exits={exits}", in_ecx(reason))
             }
             Figure::ReasonCycles(reason, cycles) => {
-                write!(f, " {}: cycles={cycles}", ReasonInEcx(reason))
+                write!(f, " {}: cycles={cycles}", in_ecx(reason))
             }
             Figure::Undefined(ecx) => {
-                write!(f, " {}: not an exit reason", ReasonInEcx(ecx))
+                write!(f, " {}: not an exit reason", in_ecx(ecx))
             }
             Figure::Unhandled(reason) => {
-                write!(f, " {}: not handled by KVM", ReasonInEcx(reason))
+                write!(f, " {}: not handled by KVM", in_ecx(reason))
             }
         }
     }
@@ -316,35 +316,38 @@ impl fmt::Display for Answer {
 
 /// The figure of reason `ecx`: `figure` of its counters if KVM handles it.
 fn per_reason(
+    vendor: Vendor,
     ecx: u32,
     counts: &impl Counts,
     figure: impl FnOnce(ExitCounters) -> Figure,
 ) -> Figure {
-    match reasons::vmx(ecx) {
+    match vendor.reason(ecx) {
         Reason::Undefined => Figure::Undefined(ecx),
         Reason::Unhandled(_) => Figure::Unhandled(ecx),
-        Reason::Handled(_) => figure(counts.reason(reasons::slot(ecx))),
+        Reason::Handled(_) => figure(counts.reason(vendor.slot(ecx))),
     }
 }
 
-/// The answer to a guest's CPUID `leaf` with `ecx`, or `None` for a leaf
-/// that KVM answers as it does without the module.
+/// The answer to a guest's CPUID `leaf` with `ecx`, a `vendor` exit reason
+/// where the leaf takes one, or `None` for a leaf that KVM answers as it
+/// does without the module.
 ///
-/// `own_exit` is the exit-reason field of the exit within which KVM runs
+/// `own_exit` is the exit reason of the exit within which KVM runs
 /// the query (CPUID's, or e.g. an exception's when KVM's emulator runs the
 /// instruction), or `None` when KVM runs it outside of an exit.  That exit
 /// is still being handled: it is counted in the exits (the total, and its
 /// reason's), as the classroom original did, but not in the cycles.
 pub fn answer(
+    vendor: Vendor,
     leaf: u32,
     ecx: u32,
     own_exit: Option<u32>,
     layout: Layout,
     counts: &impl Counts,
 ) -> Option<Answer> {
-    let own_slot = own_exit.map(reasons::slot);
+    let own_slot = own_exit.map(|exit| vendor.slot(exit));
     let reason_exits = |c: ExitCounters| {
-        let own = u64::from(own_slot == Some(reasons::slot(ecx)));
+        let own = u64::from(own_slot == Some(vendor.slot(ecx)));
         Figure::ReasonExits(ecx, c.exits.wrapping_add(own))
     };
     let total_exits = |c: ExitCounters| c.exits.wrapping_add(u64::from(own_exit.is_some()));
@@ -358,10 +361,16 @@ pub fn answer(
         }
         Request::TotalExits => Figure::TotalExits(total_exits(counts.total())),
         Request::TotalCycles => Figure::TotalCycles(counts.total().cycles),
-        Request::ReasonExits => per_reason(ecx, counts, reason_exits),
-        Request::ReasonCycles => per_reason(ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles)),
+        Request::ReasonExits => per_reason(vendor, ecx, counts, reason_exits),
+        Request::ReasonCycles => {
+            per_reason(vendor, ecx, counts, |c| Figure::ReasonCycles(ecx, c.cycles))
+        }
     };
-    Some(Answer { leaf, figure })
+    Some(Answer {
+        vendor,
+        leaf,
+        figure,
+    })
 }
 
 /// `input` without surrounding white space, as a debugfs write has it.
@@ -379,7 +388,11 @@ pub fn trim_blanks(input: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reasons::{BEYOND_SLOT, MAX_REASON};
     use std::{cell::Cell, format, vec::Vec};
+
+    /// The exit reason of a CPUID exit on VMX: a query's own exit.
+    const CPUID_EXIT: u32 = 10;
 
     fn counters(exits: u64, cycles: u64) -> ExitCounters {
         ExitCounters { exits, cycles }
@@ -390,14 +403,14 @@ mod tests {
         let mut all = Counters::ZERO;
         for n in 0..SLOTS as u32 {
             for _ in 0..n {
-                all.record(n, 1000);
+                all.record(Vendor::Vmx, n, 1000);
             }
         }
         all
     }
 
     fn regs(leaf: u32, ecx: u32, layout: Layout, counts: &Counters) -> CpuidRegs {
-        answer(leaf, ecx, Some(CPUID_EXIT), layout, counts)
+        answer(Vendor::Vmx, leaf, ecx, Some(CPUID_EXIT), layout, counts)
             .unwrap()
             .regs()
     }
@@ -496,14 +509,14 @@ mod tests {
     #[test]
     fn record_counts_total_and_reason() {
         let mut all = Counters::ZERO;
-        all.record(48, 500);
-        all.record(0x8000_0021, 20);
-        all.record(0x1234, 3);
-        all.record(48, 100);
+        all.record(Vendor::Vmx, 48, 500);
+        all.record(Vendor::Vmx, 0x8000_0021, 20);
+        all.record(Vendor::Vmx, 0x1234, 3);
+        all.record(Vendor::Vmx, 48, 100);
         assert_eq!(all.total, counters(4, 623));
         assert_eq!(all.by_reason[48], counters(2, 600));
         assert_eq!(all.by_reason[33], counters(1, 20));
-        assert_eq!(all.by_reason[reasons::BEYOND_SLOT], counters(1, 3));
+        assert_eq!(all.by_reason[BEYOND_SLOT], counters(1, 3));
         assert_eq!(
             all.by_reason.iter().copied().sum::<ExitCounters>(),
             all.total
@@ -551,7 +564,7 @@ mod tests {
                     &all,
                 );
                 assert_eq!(exits, seed_exits, "ecx {ecx:#x}");
-                match reasons::vmx(ecx) {
+                match Vendor::Vmx.reason(ecx) {
                     Reason::Undefined => {
                         assert_eq!((exits, cycles), (UNDEFINED, UNDEFINED), "ecx {ecx:#x}")
                     }
@@ -582,6 +595,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn svm_reason_leaves() {
+        const SVM_CPUID_EXIT: u32 = 0x72;
+        let mut all = Counters::ZERO;
+        for (code, exits) in [(0x72, 5), (0x7b, 7), (0x400, 3), (u32::MAX, 2), (0x4321, 1)] {
+            for _ in 0..exits {
+                all.record(Vendor::Svm, code, 100);
+            }
+        }
+        let query = |leaf, ecx| {
+            answer(
+                Vendor::Svm,
+                leaf,
+                ecx,
+                Some(SVM_CPUID_EXIT),
+                Layout::Seed,
+                &all,
+            )
+            .unwrap()
+        };
+        let exits = |ecx| query(LEAF_REASON_EXITS, ecx).regs();
+        assert_eq!(exits(0x72).eax, 6, "its own exit counts");
+        assert_eq!(exits(0x7b).eax, 7);
+        assert_eq!(exits(0x400).eax, 3);
+        assert_eq!(exits(u32::MAX).eax, 2, "ERR, a failed VMRUN");
+        assert_eq!(query(LEAF_REASON_CYCLES, 0x7b).regs().ecx, 700);
+        assert_eq!(exits(0x4e), CpuidRegs::default(), "handled, none yet");
+        for unhandled in [0xffff_fffe, 0xffff_fffd, 0xffff_fffc] {
+            assert_eq!(exits(unhandled), CpuidRegs::default(), "{unhandled:#x}");
+        }
+        for undefined in [0xa7, 0x3ff, 0x404, 0x4321, 0xf000_0000, 0xffff_fffb] {
+            assert_eq!(exits(undefined), UNDEFINED, "{undefined:#x}");
+        }
+        assert_eq!(all.by_reason[BEYOND_SLOT], counters(1, 100));
+        let line = |ecx| format!("{}", query(LEAF_REASON_EXITS, ecx));
+        assert_eq!(line(0x72), "CPUID 0x4ffffffd ecx=0x072 (CPUID): exits=6");
+        assert_eq!(line(u32::MAX), "CPUID 0x4ffffffd ecx=-1 (ERR): exits=2");
+        assert_eq!(line(0xa7), "CPUID 0x4ffffffd ecx=0xa7: not an exit reason");
+        assert_eq!(
+            line(0xffff_fffe),
+            "CPUID 0x4ffffffd ecx=-2 (BUSY): not handled by KVM"
+        );
     }
 
     #[test]
@@ -626,7 +683,7 @@ mod tests {
         {
             for layout in Layout::ALL {
                 assert_eq!(
-                    answer(leaf, 0, Some(CPUID_EXIT), layout, &Untouchable),
+                    answer(Vendor::Vmx, leaf, 0, Some(CPUID_EXIT), layout, &Untouchable),
                     None,
                     "leaf {leaf:#x}"
                 );
@@ -638,7 +695,7 @@ mod tests {
     fn undefined_and_unhandled_read_no_counter() {
         for ecx in [5, 35, 0x1_0000, u32::MAX] {
             for leaf in [LEAF_REASON_EXITS, LEAF_REASON_CYCLES] {
-                assert!(answer(leaf, ecx, None, Layout::Seed, &Untouchable).is_some());
+                assert!(answer(Vendor::Vmx, leaf, ecx, None, Layout::Seed, &Untouchable).is_some());
             }
         }
     }
@@ -657,13 +714,14 @@ mod tests {
         }
         let counts = OnlyReason(Cell::new(None));
         answer(
+            Vendor::Vmx,
             LEAF_REASON_CYCLES,
             48,
             Some(CPUID_EXIT),
             Layout::Seed,
             &counts,
         );
-        assert_eq!(counts.0.get(), Some(reasons::slot(48)));
+        assert_eq!(counts.0.get(), Some(Vendor::Vmx.slot(48)));
     }
 
     #[test]
@@ -714,7 +772,7 @@ mod tests {
     fn log_lines() {
         let all = sample();
         let line = |leaf, ecx, layout| {
-            let answer = answer(leaf, ecx, Some(CPUID_EXIT), layout, &all);
+            let answer = answer(Vendor::Vmx, leaf, ecx, Some(CPUID_EXIT), layout, &all);
             format!("{}", answer.unwrap())
         };
         let cases = [
@@ -784,7 +842,7 @@ mod tests {
     fn own_exit_counts_under_its_reason() {
         let all = sample();
         let query = |leaf, ecx, own_exit| {
-            answer(leaf, ecx, own_exit, Layout::Seed, &all)
+            answer(Vendor::Vmx, leaf, ecx, own_exit, Layout::Seed, &all)
                 .unwrap()
                 .regs()
         };
@@ -805,7 +863,7 @@ mod tests {
             query(LEAF_TOTALS, 0, Some(0xdead)).eax,
             all.total.exits as u32 + 1
         );
-        for ecx in [0xdead, 0xffff, reasons::MAX_REASON + 1] {
+        for ecx in [0xdead, 0xffff, MAX_REASON + 1] {
             assert_eq!(query(LEAF_REASON_EXITS, ecx, Some(0xdead)).edx, u32::MAX);
         }
     }

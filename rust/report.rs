@@ -9,8 +9,8 @@ use crate::{
         Counters, CpuidRegs, ExitCounters, Layout, Request, LEAF_LAYOUT_SPECIFIC,
         LEAF_REASON_CYCLES, LEAF_REASON_EXITS, LEAF_TOTALS,
     },
-    reasons::{self, Reason, BEYOND_SLOT, MAX_REASON},
-    table::{self, Row, BEYOND_LABEL},
+    reasons::{Slot, Vendor, UNDEFINED_EVERYWHERE},
+    table::{self, Row},
 };
 use core::{fmt, fmt::Write as _, str::FromStr};
 
@@ -85,7 +85,7 @@ fn join(high: u32, low: u32) -> u64 {
 }
 
 /// The layout the leaves are served in, told from their answers for a
-/// reason the SDM does not define: the seed and four-leaf layouts give the
+/// reason neither vendor defines: the seed and four-leaf layouts give the
 /// undefined-reason answer on `0x4ffffffd` and `0x4ffffffc` (and the seed
 /// layout on `0x4ffffffe` too, where the four-leaf one gives cycles); the
 /// Fall 2022 layout gives it on `0x4ffffffe` and `0x4fffffff`.  Anything
@@ -95,8 +95,8 @@ pub fn layout_of(mut cpuid: impl FnMut(u32, u32) -> CpuidRegs) -> Result<Layout,
         edx: u32::MAX,
         ..CpuidRegs::default()
     };
-    let exits = cpuid(LEAF_REASON_EXITS, MAX_REASON + 1);
-    let mut probe = |leaf| cpuid(leaf, MAX_REASON + 1) == undefined;
+    let exits = cpuid(LEAF_REASON_EXITS, UNDEFINED_EVERYWHERE);
+    let mut probe = |leaf| cpuid(leaf, UNDEFINED_EVERYWHERE) == undefined;
     if exits == undefined && probe(LEAF_REASON_CYCLES) {
         Ok(if probe(LEAF_LAYOUT_SPECIFIC) {
             Layout::Seed
@@ -111,28 +111,28 @@ pub fn layout_of(mut cpuid: impl FnMut(u32, u32) -> CpuidRegs) -> Result<Layout,
 }
 
 /// The counters read through the CPUID leaves with `cpuid(leaf, ecx)`, in
-/// whichever layout they are served.
+/// whichever layout they are served, asking for `vendor`'s exit reasons.
 ///
 /// The reasons are read one by one and the totals last, the total exits
 /// after the total cycles, so the totals include every exit the reasons
 /// show (and the queries' own).  A reason's exits are the low 32 bits the
-/// leaf reports; reasons above `MAX_REASON` cannot be read this way.
+/// leaf reports; the exits of reasons the manual does not define
+/// (`Slot::BEYOND`) cannot be read this way.
 pub fn from_leaves(
+    vendor: Vendor,
     mut cpuid: impl FnMut(u32, u32) -> CpuidRegs,
 ) -> Result<(Layout, Counters), NotServed> {
     let layout = layout_of(&mut cpuid)?;
     // Every layout has a leaf for each of these.
     let leaf = |request| layout.leaf(request).unwrap_or(LEAF_TOTALS);
     let mut all = Counters::ZERO;
-    for number in 0..=MAX_REASON {
-        if let Reason::Handled(_) = reasons::vmx(number) {
-            let exits = cpuid(leaf(Request::ReasonExits), number);
-            let cycles = cpuid(leaf(Request::ReasonCycles), number);
-            all.by_reason[number as usize] = ExitCounters {
-                exits: exits.eax.into(),
-                cycles: join(cycles.ebx, cycles.ecx),
-            };
-        }
+    for reason in vendor.handled() {
+        let exits = cpuid(leaf(Request::ReasonExits), reason);
+        let cycles = cpuid(leaf(Request::ReasonCycles), reason);
+        all.by_reason[vendor.slot(reason).index()] = ExitCounters {
+            exits: exits.eax.into(),
+            cycles: join(cycles.ebx, cycles.ecx),
+        };
     }
     let (cycles, exits) = match layout.leaf(Request::Totals) {
         Some(totals) => {
@@ -155,8 +155,9 @@ pub fn from_leaves(
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadLine(pub usize);
 
-/// The counters in the module's host view (`table::Table`).
-pub fn parse_table(text: &str) -> Result<Counters, BadLine> {
+/// The counters in the module's host view (`table::Table`) of `vendor`'s
+/// exit reasons.
+pub fn parse_table(vendor: Vendor, text: &str) -> Result<Counters, BadLine> {
     let mut all = Counters::ZERO;
     let mut lines = text.lines().enumerate();
     let header = lines.next().map(|(_, line)| line.split_whitespace().next());
@@ -190,19 +191,13 @@ pub fn parse_table(text: &str) -> Result<Counters, BadLine> {
                 seen_total = true;
             }
             [reason, name, exits, _, cycles, _] if !seen_total => {
-                let slot = if reason == BEYOND_LABEL {
-                    BEYOND_SLOT
-                } else {
-                    reason
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|&slot| slot < BEYOND_SLOT)
-                        .ok_or(BadLine(index + 1))?
-                };
-                if name != table::slot_name(slot) {
-                    return Err(bad);
-                }
-                all.by_reason[slot] = counters(exits, cycles)?;
+                // The slots the vendor does not use would read as BEYOND's label.
+                let slot = Slot::all()
+                    .filter(|&slot| slot == Slot::BEYOND || vendor.code(slot).is_some())
+                    .find(|&slot| displays_as(ReasonColumn(vendor, slot), reason))
+                    .filter(|&slot| name == table::slot_name(vendor, slot))
+                    .ok_or(bad)?;
+                all.by_reason[slot.index()] = counters(exits, cycles)?;
             }
             _ => return Err(bad),
         }
@@ -214,19 +209,47 @@ pub fn parse_table(text: &str) -> Result<Counters, BadLine> {
     }
 }
 
-/// A reason slot as JSON (`null` for the reasons above `MAX_REASON`) or as a
-/// Prometheus label value.
-struct ReasonValue {
-    slot: usize,
-    json: bool,
+/// Whether `value` is written as exactly `text`; found without allocating.
+fn displays_as(value: impl fmt::Display, text: &str) -> bool {
+    struct Unmatched<'a>(&'a str);
+
+    impl fmt::Write for Unmatched<'_> {
+        fn write_str(&mut self, written: &str) -> fmt::Result {
+            self.0 = self.0.strip_prefix(written).ok_or(fmt::Error)?;
+            Ok(())
+        }
+    }
+
+    let mut unmatched = Unmatched(text);
+    write!(unmatched, "{value}").is_ok() && unmatched.0.is_empty()
 }
 
-impl fmt::Display for ReasonValue {
+/// A used reason slot as the table's reason column shows it: the reason
+/// as the vendor's manual writes it, or the label of `Slot::BEYOND`.
+struct ReasonColumn(Vendor, Slot);
+
+impl fmt::Display for ReasonColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.slot == BEYOND_SLOT, self.json) {
-            (false, _) => write!(f, "{}", self.slot),
-            (true, true) => f.write_str("null"),
-            (true, false) => f.write_str(BEYOND_LABEL),
+        let ReasonColumn(vendor, slot) = *self;
+        match vendor.code(slot) {
+            Some(reason) => write!(f, "{}", vendor.number(reason)),
+            None => f.write_str(table::beyond_label(vendor)),
+        }
+    }
+}
+
+/// A reason slot's reason as a JSON number: the VMX basic exit reason, or
+/// the SVM exit code as the signed 32-bit integer the APM writes (ERR is
+/// -1); `null` for `Slot::BEYOND`.
+struct JsonReason(Vendor, Slot);
+
+impl fmt::Display for JsonReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let JsonReason(vendor, slot) = *self;
+        match (vendor, vendor.code(slot)) {
+            (_, None) => f.write_str("null"),
+            (Vendor::Vmx, Some(reason)) => write!(f, "{reason}"),
+            (Vendor::Svm, Some(code)) => write!(f, "{}", code as i32),
         }
     }
 }
@@ -235,28 +258,30 @@ fn average_cycles(counters: &ExitCounters) -> u64 {
     counters.cycles.checked_div(counters.exits).unwrap_or(0)
 }
 
-/// The counters as one JSON object; a VM's carry its name in `"vm"`.
-pub struct Json<'a>(pub &'a Counters, pub Source);
+/// `vendor`'s counters as one JSON object; a VM's carry its name in
+/// `"vm"`.
+pub struct Json<'a>(pub Vendor, pub &'a Counters, pub Source);
 
 impl fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Json(all, source) = self;
+        let Json(vendor, all, source) = *self;
         writeln!(f, "{{")?;
         writeln!(f, "  \"source\": \"{}\",", source.name())?;
         if let Source::Vm(vm) = source {
             writeln!(f, "  \"vm\": \"{vm}\",")?;
         }
+        writeln!(f, "  \"vendor\": \"{}\",", vendor.name())?;
         writeln!(f, "  \"exits\": {},", all.total.exits)?;
         writeln!(f, "  \"cycles\": {},", all.total.cycles)?;
         write!(f, "  \"reasons\": [")?;
-        for (index, Row { slot, counters, .. }) in table::rows(all).enumerate() {
-            let slot = slot.unwrap_or(BEYOND_SLOT);
+        for (index, Row { slot, counters, .. }) in table::rows(vendor, all).enumerate() {
+            let slot = slot.unwrap_or(Slot::BEYOND);
             write!(
                 f,
                 "{}\n    {{\"reason\": {}, \"name\": \"{}\", \"exits\": {}, \"cycles\": {}, \"avg_cycles\": {}}}",
                 if index == 0 { "" } else { "," },
-                ReasonValue { slot, json: true },
-                table::slot_name(slot),
+                JsonReason(vendor, slot),
+                table::slot_name(vendor, slot),
                 counters.exits,
                 counters.cycles,
                 average_cycles(&counters)
@@ -309,6 +334,8 @@ impl fmt::Write for Nested<'_, '_> {
 /// JSON object: `{"host": H, "vms": [V, ...]}`, where `H` is the host
 /// view's `Json` object (`null` without a host view) and each `V` a VM's.
 pub struct VmsJson<'a> {
+    /// Whose exit reasons they all count.
+    pub vendor: Vendor,
     /// The host view's counters, if there is a host view.
     pub host: Option<&'a Counters>,
     /// Each VM's.
@@ -319,13 +346,13 @@ impl fmt::Display for VmsJson<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{\n  \"host\": ")?;
         match self.host {
-            Some(host) => write_nested(f, "  ", Json(host, Source::Host))?,
+            Some(host) => write_nested(f, "  ", Json(self.vendor, host, Source::Host))?,
             None => f.write_str("null")?,
         }
         f.write_str(",\n  \"vms\": [")?;
         for (index, (vm, counters)) in self.vms.iter().enumerate() {
             f.write_str(if index == 0 { "\n    " } else { ",\n    " })?;
-            write_nested(f, "    ", Json(counters, Source::Vm(*vm)))?;
+            write_nested(f, "    ", Json(self.vendor, counters, Source::Vm(*vm)))?;
         }
         f.write_str("\n  ]\n}\n")
     }
@@ -372,13 +399,15 @@ impl fmt::Display for Labels {
     }
 }
 
-/// Sets of counters in one Prometheus text exposition, for node_exporter's
-/// textfile collector: each metric's series of every set together, under
-/// one HELP and TYPE.
-pub struct Prometheus<'a>(pub &'a [(Source, &'a Counters)]);
+/// Sets of `vendor`'s counters in one Prometheus text exposition, for
+/// node_exporter's textfile collector: each metric's series of every set
+/// together, under one HELP and TYPE.  The `reason` label is the table's
+/// reason column.
+pub struct Prometheus<'a>(pub Vendor, pub &'a [(Source, &'a Counters)]);
 
 impl fmt::Display for Prometheus<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Prometheus(vendor, sets) = *self;
         let families: [Family; 2] = [
             ("exits", "VM exits of all vCPUs", |c| c.exits),
             ("cycles", "TSC cycles spent handling VM exits", |c| c.cycles),
@@ -386,7 +415,7 @@ impl fmt::Display for Prometheus<'_> {
         for (what, help, value) in families {
             writeln!(f, "# HELP kvm_exitstat_{what}_total {help}.")?;
             writeln!(f, "# TYPE kvm_exitstat_{what}_total counter")?;
-            for &(source, all) in self.0 {
+            for &(source, all) in sets {
                 writeln!(
                     f,
                     "kvm_exitstat_{what}_total{{{}}} {}",
@@ -395,21 +424,25 @@ impl fmt::Display for Prometheus<'_> {
                 )?;
             }
         }
+        let by_what = match vendor {
+            Vendor::Vmx => "basic exit reason",
+            Vendor::Svm => "exit code",
+        };
         for (what, help, value) in families {
             writeln!(
                 f,
-                "# HELP kvm_exitstat_reason_{what}_total {help}, by basic exit reason."
+                "# HELP kvm_exitstat_reason_{what}_total {help}, by {by_what}."
             )?;
             writeln!(f, "# TYPE kvm_exitstat_reason_{what}_total counter")?;
-            for &(source, all) in self.0 {
-                for Row { slot, counters, .. } in table::rows(all) {
-                    let slot = slot.unwrap_or(BEYOND_SLOT);
+            for &(source, all) in sets {
+                for Row { slot, counters, .. } in table::rows(vendor, all) {
+                    let slot = slot.unwrap_or(Slot::BEYOND);
                     writeln!(
                         f,
                         "kvm_exitstat_reason_{what}_total{{{},reason=\"{}\",name=\"{}\"}} {}",
                         Labels(source),
-                        ReasonValue { slot, json: false },
-                        table::slot_name(slot),
+                        ReasonColumn(vendor, slot),
+                        table::slot_name(vendor, slot),
                         value(&counters)
                     )?;
                 }
@@ -424,6 +457,7 @@ mod tests {
     use super::*;
     use crate::{
         leaf::{self, Layout},
+        reasons::BEYOND_SLOT,
         table::tests::sample,
     };
     use std::{
@@ -433,97 +467,200 @@ mod tests {
         vec::Vec,
     };
 
+    /// SVM's ERR: a failed VMRUN, -1 in the low 32 bits of EXITCODE.
+    const SVM_ERR: u32 = u32::MAX;
+    const SVM_NPF: u32 = 0x400;
+
+    /// As `sample`, on SVM: three nested page faults, one exit each of two
+    /// other codes, a failed VMRUN and an exit with a code the APM does not
+    /// define.
+    fn svm_sample() -> Counters {
+        let mut all = Counters::ZERO;
+        for _ in 0..3 {
+            all.record(Vendor::Svm, SVM_NPF, 1000);
+        }
+        all.record(Vendor::Svm, 0x72, 250);
+        all.record(Vendor::Svm, 0x7b, 10);
+        all.record(Vendor::Svm, SVM_ERR, 7);
+        all.record(Vendor::Svm, 0xf000_0000, 5);
+        all
+    }
+
+    fn table_of(vendor: Vendor, all: &Counters) -> String {
+        table::Table(vendor, all).to_string()
+    }
+
     #[test]
     fn host_view_round_trip() {
-        let all = sample();
-        assert_eq!(parse_table(&table::Table(&all).to_string()), Ok(all));
         let empty = Counters::ZERO;
-        assert_eq!(parse_table(&table::Table(&empty).to_string()), Ok(empty));
+        for (vendor, all) in [(Vendor::Vmx, sample()), (Vendor::Svm, svm_sample())] {
+            assert_eq!(parse_table(vendor, &table_of(vendor, &all)), Ok(all));
+            assert_eq!(parse_table(vendor, &table_of(vendor, &empty)), Ok(empty));
+        }
+    }
+
+    #[test]
+    fn svm_host_view_has_errors_and_the_feature_codes() {
+        let text = table_of(Vendor::Svm, &svm_sample());
+        for row in [" 0x400 NPF ", "    -1 ERR ", " other (undefined) "] {
+            assert!(text.contains(row), "{row:?} in\n{text}");
+        }
+        let read = parse_table(Vendor::Svm, &text).unwrap();
+        let slot = |code| Vendor::Svm.slot(code).index();
+        assert_eq!(read.by_reason[slot(SVM_ERR)].cycles, 7);
+        assert_eq!(read.by_reason[slot(SVM_NPF)].exits, 3);
+        assert_eq!(read.by_reason[BEYOND_SLOT].cycles, 5);
     }
 
     #[test]
     fn host_view_errors_name_the_line() {
-        let text = table::Table(&sample()).to_string();
-        assert_eq!(parse_table(""), Err(BadLine(1)));
-        assert_eq!(parse_table(&text.replace("reason", "x")), Err(BadLine(1)));
+        let parse = |text: &str| parse_table(Vendor::Vmx, text);
+        let text = table_of(Vendor::Vmx, &sample());
+        assert_eq!(parse(""), Err(BadLine(1)));
+        assert_eq!(parse(&text.replace("reason", "x")), Err(BadLine(1)));
         assert_eq!(
-            parse_table(&text.replace("EPT_VIOLATION", "EPT")),
+            parse(&text.replace("EPT_VIOLATION", "EPT")),
             Err(BadLine(2))
         );
-        assert_eq!(
-            parse_table(&text.replace("    48 ", "    99 ")),
-            Err(BadLine(2))
-        );
-        assert_eq!(parse_table(&text.replace("total", "sum")), Err(BadLine(7)));
+        assert_eq!(parse(&text.replace("    48 ", "    99 ")), Err(BadLine(2)));
+        assert_eq!(parse(&text.replace("    48 ", "   048 ")), Err(BadLine(2)));
+        assert_eq!(parse(&text.replace("total", "sum")), Err(BadLine(7)));
         let truncated: Vec<&str> = text.lines().take(3).collect();
-        assert_eq!(parse_table(&truncated.join("\n")), Err(BadLine(4)));
-        assert_eq!(parse_table(&(text.clone() + &text)), Err(BadLine(8)));
+        assert_eq!(parse(&truncated.join("\n")), Err(BadLine(4)));
+        assert_eq!(parse(&(text.clone() + &text)), Err(BadLine(8)));
+        let parse = |text: &str| parse_table(Vendor::Svm, text);
+        let text = table_of(Vendor::Svm, &svm_sample());
+        assert_eq!(parse(&text.replace(" 0x072 ", "  0x72 ")), Err(BadLine(3)));
+        assert_eq!(parse(&text.replace(" 0x072 ", " 0x0a7 ")), Err(BadLine(3)));
+        assert_eq!(parse(&text.replace("    -1 ", "    -5 ")), Err(BadLine(5)));
+        assert_eq!(parse(&text.replace("CPUID", "IOIO ")), Err(BadLine(3)));
+    }
+
+    #[test]
+    fn a_table_is_its_vendors_alone() {
+        let vmx = table_of(Vendor::Vmx, &sample());
+        let svm = table_of(Vendor::Svm, &svm_sample());
+        assert_eq!(parse_table(Vendor::Svm, &vmx), Err(BadLine(2)));
+        assert_eq!(parse_table(Vendor::Vmx, &svm), Err(BadLine(2)));
+        let beyond = |vendor| {
+            let mut all = Counters::ZERO;
+            all.record(vendor, 0xffff, 1);
+            table_of(vendor, &all)
+        };
+        assert_eq!(
+            parse_table(Vendor::Svm, &beyond(Vendor::Vmx)),
+            Err(BadLine(2))
+        );
+        assert_eq!(
+            parse_table(Vendor::Vmx, &beyond(Vendor::Svm)),
+            Err(BadLine(2))
+        );
+    }
+
+    /// The exit reason of a CPUID exit: a query's own exit.
+    fn cpuid_exit(vendor: Vendor) -> u32 {
+        match vendor {
+            Vendor::Vmx => 10,
+            Vendor::Svm => 0x72,
+        }
     }
 
     /// The module's answers, from `leaf::answer`, as a guest's CPUID sees
     /// them; the queries themselves count as CPUID exits.
     struct Guest {
+        vendor: Vendor,
         counters: RefCell<Counters>,
         layout: Layout,
     }
 
     impl Guest {
         fn cpuid(&self, leaf: u32, ecx: u32) -> CpuidRegs {
+            let own_exit = cpuid_exit(self.vendor);
             let counters = self.counters.borrow();
-            let answer = leaf::answer(leaf, ecx, Some(leaf::CPUID_EXIT), self.layout, &*counters);
+            let answer = leaf::answer(
+                self.vendor,
+                leaf,
+                ecx,
+                Some(own_exit),
+                self.layout,
+                &*counters,
+            );
             drop(counters);
-            self.counters.borrow_mut().record(leaf::CPUID_EXIT, 100);
+            self.counters
+                .borrow_mut()
+                .record(self.vendor, own_exit, 100);
             answer.expect("a kvm-exitstat leaf").regs()
         }
     }
 
-    #[test]
-    fn reads_the_leaves_in_every_layout() {
+    /// Reads `sample` through the leaves of every layout as a `vendor`
+    /// guest, and checks the totals, CPUID's exits and `expected`.
+    fn reads_the_leaves(vendor: Vendor, sample: Counters, expected: &[(u32, ExitCounters)]) {
         for layout in Layout::ALL {
             let guest = Guest {
-                counters: RefCell::new(sample()),
+                vendor,
+                counters: RefCell::new(sample),
                 layout,
             };
-            let (read_layout, read) = from_leaves(|leaf, ecx| guest.cpuid(leaf, ecx)).unwrap();
+            let (read_layout, read) =
+                from_leaves(vendor, |leaf, ecx| guest.cpuid(leaf, ecx)).unwrap();
             assert_eq!(read_layout, layout);
-            let handled =
-                (0..=MAX_REASON).filter(|&n| matches!(reasons::vmx(n), Reason::Handled(_)));
             let totals_queries = if layout == Layout::Fall2022 { 2 } else { 1 };
-            let queries = 3 + 2 * handled.count() as u64 + totals_queries;
+            let queries = 3 + 2 * vendor.handled().count() as u64 + totals_queries;
             let after = *guest.counters.borrow();
             // The total exits are read by the last query, which is counted
             // in them; the cycles leave out the totals queries.
             assert_eq!(
                 read.total,
                 ExitCounters {
-                    exits: 7 + queries,
+                    exits: sample.total.exits + queries,
                     cycles: after.total.cycles - 100 * totals_queries
                 }
             );
             assert_eq!(after.total.exits, read.total.exits);
-            assert_eq!(
-                read.by_reason[48],
-                ExitCounters {
-                    exits: 3,
-                    cycles: 3000
-                }
-            );
-            assert_eq!(
-                read.by_reason[33],
-                ExitCounters {
-                    exits: 1,
-                    cycles: 7
-                }
-            );
+            for &(reason, counters) in expected {
+                assert_eq!(
+                    read.by_reason[vendor.slot(reason).index()],
+                    counters,
+                    "{vendor:?} {reason:#x}"
+                );
+            }
             assert_eq!(read.by_reason[BEYOND_SLOT], ExitCounters::default());
-            // Reason 10 is read after the probes, two queries per handled
-            // reason below it, and with its own query.
-            let before = (0..10).filter(|&n| matches!(reasons::vmx(n), Reason::Handled(_)));
+            // CPUID is read after the probes, two queries per handled
+            // reason before it, and with its own query.
+            let cpuid = vendor.slot(cpuid_exit(vendor)).index();
+            let before = vendor
+                .handled()
+                .take_while(|&reason| vendor.slot(reason).index() != cpuid);
             assert_eq!(
-                read.by_reason[10].exits,
-                1 + 3 + 2 * before.count() as u64 + 1
+                read.by_reason[cpuid].exits,
+                sample.by_reason[cpuid].exits + 3 + 2 * before.count() as u64 + 1
             );
         }
+    }
+
+    #[test]
+    fn reads_the_leaves_in_every_layout() {
+        let counters = |exits, cycles| ExitCounters { exits, cycles };
+        reads_the_leaves(
+            Vendor::Vmx,
+            sample(),
+            &[(48, counters(3, 3000)), (33, counters(1, 7))],
+        );
+    }
+
+    #[test]
+    fn reads_the_svm_leaves_in_every_layout() {
+        let counters = |exits, cycles| ExitCounters { exits, cycles };
+        reads_the_leaves(
+            Vendor::Svm,
+            svm_sample(),
+            &[
+                (SVM_NPF, counters(3, 3000)),
+                (0x7b, counters(1, 10)),
+                (SVM_ERR, counters(1, 7)),
+            ],
+        );
     }
 
     #[test]
@@ -560,21 +697,25 @@ mod tests {
             eax: 0x1f,
             ..CpuidRegs::default()
         };
-        assert_eq!(from_leaves(|_, _| stock), Err(NotServed(stock)));
         assert_eq!(
-            from_leaves(|_, _| CpuidRegs::default()),
+            from_leaves(Vendor::Vmx, |_, _| stock),
+            Err(NotServed(stock))
+        );
+        assert_eq!(
+            from_leaves(Vendor::Vmx, |_, _| CpuidRegs::default()),
             Err(NotServed(CpuidRegs::default()))
         );
     }
 
     #[test]
     fn json() {
-        let text = Json(&sample(), Source::Host).to_string();
+        let text = Json(Vendor::Vmx, &sample(), Source::Host).to_string();
         assert_eq!(
             text,
             concat!(
                 "{\n",
                 "  \"source\": \"host\",\n",
+                "  \"vendor\": \"VMX\",\n",
                 "  \"exits\": 7,\n",
                 "  \"cycles\": 3272,\n",
                 "  \"reasons\": [\n",
@@ -588,14 +729,14 @@ mod tests {
             )
         );
         assert_eq!(
-            Json(&Counters::ZERO, Source::Guest).to_string(),
-            "{\n  \"source\": \"guest\",\n  \"exits\": 0,\n  \"cycles\": 0,\n  \"reasons\": [\n  ]\n}\n"
+            Json(Vendor::Vmx, &Counters::ZERO, Source::Guest).to_string(),
+            "{\n  \"source\": \"guest\",\n  \"vendor\": \"VMX\",\n  \"exits\": 0,\n  \"cycles\": 0,\n  \"reasons\": [\n  ]\n}\n"
         );
     }
 
     #[test]
     fn prometheus() {
-        let text = Prometheus(&[(Source::Guest, &sample())]).to_string();
+        let text = Prometheus(Vendor::Vmx, &[(Source::Guest, &sample())]).to_string();
         let expected = concat!(
             "# HELP kvm_exitstat_exits_total VM exits of all vCPUs.\n",
             "# TYPE kvm_exitstat_exits_total counter\n",
@@ -617,6 +758,56 @@ mod tests {
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"10\",name=\"CPUID\"} 250\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\"33\",name=\"INVALID_STATE\"} 7\n",
             "kvm_exitstat_reason_cycles_total{source=\"guest\",reason=\">81\",name=\"(undefined)\"} 5\n",
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn svm_json() {
+        assert_eq!(
+            Json(Vendor::Svm, &svm_sample(), Source::Guest).to_string(),
+            concat!(
+                "{\n",
+                "  \"source\": \"guest\",\n",
+                "  \"vendor\": \"SVM\",\n",
+                "  \"exits\": 7,\n",
+                "  \"cycles\": 3272,\n",
+                "  \"reasons\": [\n",
+                "    {\"reason\": 1024, \"name\": \"NPF\", \"exits\": 3, \"cycles\": 3000, \"avg_cycles\": 1000},\n",
+                "    {\"reason\": 114, \"name\": \"CPUID\", \"exits\": 1, \"cycles\": 250, \"avg_cycles\": 250},\n",
+                "    {\"reason\": 123, \"name\": \"IOIO\", \"exits\": 1, \"cycles\": 10, \"avg_cycles\": 10},\n",
+                "    {\"reason\": -1, \"name\": \"ERR\", \"exits\": 1, \"cycles\": 7, \"avg_cycles\": 7},\n",
+                "    {\"reason\": null, \"name\": \"(undefined)\", \"exits\": 1, \"cycles\": 5, \"avg_cycles\": 5}\n",
+                "  ]\n",
+                "}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn svm_prometheus() {
+        let text = Prometheus(Vendor::Svm, &[(Source::Host, &svm_sample())]).to_string();
+        let expected = concat!(
+            "# HELP kvm_exitstat_exits_total VM exits of all vCPUs.\n",
+            "# TYPE kvm_exitstat_exits_total counter\n",
+            "kvm_exitstat_exits_total{source=\"host\"} 7\n",
+            "# HELP kvm_exitstat_cycles_total TSC cycles spent handling VM exits.\n",
+            "# TYPE kvm_exitstat_cycles_total counter\n",
+            "kvm_exitstat_cycles_total{source=\"host\"} 3272\n",
+            "# HELP kvm_exitstat_reason_exits_total VM exits of all vCPUs, by exit code.\n",
+            "# TYPE kvm_exitstat_reason_exits_total counter\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"0x400\",name=\"NPF\"} 3\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"0x072\",name=\"CPUID\"} 1\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"0x07b\",name=\"IOIO\"} 1\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"-1\",name=\"ERR\"} 1\n",
+            "kvm_exitstat_reason_exits_total{source=\"host\",reason=\"other\",name=\"(undefined)\"} 1\n",
+            "# HELP kvm_exitstat_reason_cycles_total TSC cycles spent handling VM exits, by exit code.\n",
+            "# TYPE kvm_exitstat_reason_cycles_total counter\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"0x400\",name=\"NPF\"} 3000\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"0x072\",name=\"CPUID\"} 250\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"0x07b\",name=\"IOIO\"} 10\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"-1\",name=\"ERR\"} 7\n",
+            "kvm_exitstat_reason_cycles_total{source=\"host\",reason=\"other\",name=\"(undefined)\"} 5\n",
         );
         assert_eq!(text, expected);
     }
@@ -668,15 +859,15 @@ mod tests {
     /// Two CPUID exits, for VM 1234-11.
     fn cpuid_vm() -> (VmName, Counters) {
         let mut all = Counters::ZERO;
-        all.record(10, 250);
-        all.record(10, 350);
+        all.record(Vendor::Vmx, 10, 250);
+        all.record(Vendor::Vmx, 10, 350);
         (VmName { pid: 1234, fd: 11 }, all)
     }
 
     /// One EPT violation, for VM 987-3.
     fn ept_vm() -> (VmName, Counters) {
         let mut all = Counters::ZERO;
-        all.record(48, 1000);
+        all.record(Vendor::Vmx, 48, 1000);
         (VmName { pid: 987, fd: 3 }, all)
     }
 
@@ -684,11 +875,12 @@ mod tests {
     fn json_of_a_vm() {
         let (vm, all) = cpuid_vm();
         assert_eq!(
-            Json(&all, Source::Vm(vm)).to_string(),
+            Json(Vendor::Vmx, &all, Source::Vm(vm)).to_string(),
             concat!(
                 "{\n",
                 "  \"source\": \"host\",\n",
                 "  \"vm\": \"1234-11\",\n",
+                "  \"vendor\": \"VMX\",\n",
                 "  \"exits\": 2,\n",
                 "  \"cycles\": 600,\n",
                 "  \"reasons\": [\n",
@@ -702,10 +894,11 @@ mod tests {
     #[test]
     fn json_of_all_vms() {
         let mut host = Counters::ZERO;
-        host.record(1, 10);
+        host.record(Vendor::Vmx, 1, 10);
         let vms = [ept_vm(), cpuid_vm()];
         assert_eq!(
             VmsJson {
+                vendor: Vendor::Vmx,
                 host: Some(&host),
                 vms: &vms
             }
@@ -714,6 +907,7 @@ mod tests {
                 "{\n",
                 "  \"host\": {\n",
                 "    \"source\": \"host\",\n",
+                "    \"vendor\": \"VMX\",\n",
                 "    \"exits\": 1,\n",
                 "    \"cycles\": 10,\n",
                 "    \"reasons\": [\n",
@@ -724,6 +918,7 @@ mod tests {
                 "    {\n",
                 "      \"source\": \"host\",\n",
                 "      \"vm\": \"987-3\",\n",
+                "      \"vendor\": \"VMX\",\n",
                 "      \"exits\": 1,\n",
                 "      \"cycles\": 1000,\n",
                 "      \"reasons\": [\n",
@@ -733,6 +928,7 @@ mod tests {
                 "    {\n",
                 "      \"source\": \"host\",\n",
                 "      \"vm\": \"1234-11\",\n",
+                "      \"vendor\": \"VMX\",\n",
                 "      \"exits\": 2,\n",
                 "      \"cycles\": 600,\n",
                 "      \"reasons\": [\n",
@@ -745,6 +941,7 @@ mod tests {
         );
         assert_eq!(
             VmsJson {
+                vendor: Vendor::Vmx,
                 host: None,
                 vms: &[]
             }
@@ -786,7 +983,7 @@ mod tests {
     #[test]
     fn prometheus_of_vms_and_host() {
         let mut host = Counters::ZERO;
-        host.record(1, 10);
+        host.record(Vendor::Vmx, 1, 10);
         let (ept_name, ept) = ept_vm();
         let (cpuid_name, cpuid) = cpuid_vm();
         let sources = [
@@ -816,6 +1013,6 @@ mod tests {
             "kvm_exitstat_reason_cycles_total{source=\"host\",vm=\"987-3\",reason=\"48\",name=\"EPT_VIOLATION\"} 1000\n",
             "kvm_exitstat_reason_cycles_total{source=\"host\",vm=\"1234-11\",reason=\"10\",name=\"CPUID\"} 600\n",
         );
-        assert_eq!(Prometheus(&sources).to_string(), expected);
+        assert_eq!(Prometheus(Vendor::Vmx, &sources).to_string(), expected);
     }
 }

@@ -6,20 +6,26 @@
 
 use crate::{
     leaf::{Counters, ExitCounters},
-    reasons::{self, BEYOND_SLOT, MAX_REASON, SLOTS},
+    reasons::{Slot, Vendor, MAX_REASON, SLOTS},
 };
 use core::{cmp::Reverse, fmt};
 
-/// What the reason column shows for the slot of reasons above `MAX_REASON`.
-pub const BEYOND_LABEL: &str = ">81";
-const _: () = assert!(MAX_REASON == 81);
-
-/// The name shown for slot `slot`.
-pub fn slot_name(slot: usize) -> &'static str {
-    match reasons::vmx(slot as u32).name() {
-        Some(name) if slot != BEYOND_SLOT => name,
-        _ => "(undefined)",
+/// What the reason column shows for `Slot::BEYOND`: the reasons the manual
+/// does not define.
+pub fn beyond_label(vendor: Vendor) -> &'static str {
+    const _: () = assert!(MAX_REASON == 81);
+    match vendor {
+        Vendor::Vmx => ">81",
+        Vendor::Svm => "other",
     }
+}
+
+/// The name shown for `slot`.
+pub fn slot_name(vendor: Vendor, slot: Slot) -> &'static str {
+    vendor
+        .code(slot)
+        .and_then(|code| vendor.reason(code).name())
+        .unwrap_or("(undefined)")
 }
 
 /// `part` as a percentage of `whole`, in hundredths of a percent (rounded
@@ -35,8 +41,10 @@ fn basis_points(part: u64, whole: u64) -> u64 {
 /// One line of the table: the counters of a reason slot (or the totals)
 /// and their share of `all_exits`.
 pub struct Row {
+    /// Whose exit reasons.
+    pub vendor: Vendor,
     /// The reason slot, or `None` for the totals.
-    pub slot: Option<usize>,
+    pub slot: Option<Slot>,
     /// Its counters.
     pub counters: ExitCounters,
     /// The exits of all reasons.
@@ -51,11 +59,16 @@ impl fmt::Display for Row {
             .cycles
             .checked_div(self.counters.exits)
             .unwrap_or(0);
+        let vendor = self.vendor;
         match self.slot {
-            Some(BEYOND_SLOT) => write!(f, "{BEYOND_LABEL:>6} {:<22}", slot_name(BEYOND_SLOT))?,
-            Some(slot) => write!(f, "{slot:>6} {:<22}", slot_name(slot))?,
-            None => write!(f, "{:>6} {:<22}", "", "total")?,
+            Some(slot) => match vendor.code(slot) {
+                Some(code) => write!(f, "{:>6} ", vendor.number(code))?,
+                None => write!(f, "{:>6} ", beyond_label(vendor))?,
+            },
+            None => write!(f, "{:>6} ", "")?,
         }
+        let name = self.slot.map_or("total", |slot| slot_name(vendor, slot));
+        write!(f, "{name:<22}")?;
         write!(
             f,
             " {:>12} {:>4}.{:02}% {:>16} {:>11}",
@@ -70,17 +83,20 @@ impl fmt::Display for Row {
 
 /// The rows of the reasons that occurred, most exits first (ties: lower
 /// reason first).
-pub fn rows(counters: &Counters) -> impl Iterator<Item = Row> + '_ {
-    let mut order: [u8; SLOTS] = core::array::from_fn(|slot| slot as u8);
-    order
-        .sort_unstable_by_key(|&slot| (Reverse(counters.by_reason[usize::from(slot)].exits), slot));
+pub fn rows(vendor: Vendor, counters: &Counters) -> impl Iterator<Item = Row> + '_ {
+    // Indices, not slots: this is on the kernel's stack.
+    const _: () = assert!(SLOTS <= 256);
+    let mut order: [u8; SLOTS] = core::array::from_fn(|index| index as u8);
+    let exits = |index: u8| counters.by_reason[usize::from(index)].exits;
+    order.sort_unstable_by_key(|&index| (Reverse(exits(index)), index));
     order
         .into_iter()
-        .map(usize::from)
-        .filter(|&slot| counters.by_reason[slot].exits != 0)
-        .map(|slot| Row {
+        .filter(move |&index| exits(index) != 0)
+        .filter_map(|index| Slot::at(usize::from(index)))
+        .map(move |slot| Row {
+            vendor,
             slot: Some(slot),
-            counters: counters.by_reason[slot],
+            counters: counters.by_reason[slot.index()],
             all_exits: counters.total.exits,
         })
 }
@@ -99,18 +115,20 @@ impl fmt::Display for Header {
 }
 
 /// The whole table: header, a row per reason that occurred, totals.
-pub struct Table<'a>(pub &'a Counters);
+pub struct Table<'a>(pub Vendor, pub &'a Counters);
 
 impl fmt::Display for Table<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Table(vendor, counters) = *self;
         writeln!(f, "{Header}")?;
-        for row in rows(self.0) {
+        for row in rows(vendor, counters) {
             writeln!(f, "{row}")?;
         }
         let total = Row {
+            vendor,
             slot: None,
-            counters: self.0.total,
-            all_exits: self.0.total.exits,
+            counters: counters.total,
+            all_exits: counters.total.exits,
         };
         writeln!(f, "{total}")
     }
@@ -126,12 +144,12 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> Counters {
         let mut all = Counters::ZERO;
         for _ in 0..3 {
-            all.record(48, 1000);
+            all.record(Vendor::Vmx, 48, 1000);
         }
-        all.record(10, 250);
-        all.record(1, 10);
-        all.record(0x8000_0021, 7);
-        all.record(0x4000, 5);
+        all.record(Vendor::Vmx, 10, 250);
+        all.record(Vendor::Vmx, 1, 10);
+        all.record(Vendor::Vmx, 0x8000_0021, 7);
+        all.record(Vendor::Vmx, 0x4000, 5);
         all
     }
 
@@ -147,7 +165,24 @@ pub(crate) mod tests {
             "   >81 (undefined)                       1   14.28%                5           5\n",
             "       total                             7  100.00%             3272         467\n"
         );
-        assert_eq!(Table(&all).to_string(), expected);
+        assert_eq!(Table(Vendor::Vmx, &all).to_string(), expected);
+    }
+
+    #[test]
+    fn svm_table_writes_exit_codes_as_the_apm_does() {
+        let mut all = Counters::ZERO;
+        for code in [0x400, 0x400, 0x72, u32::MAX, 0xf000_0000] {
+            all.record(Vendor::Svm, code, 10);
+        }
+        let expected = concat!(
+            "reason name                          exits    share           cycles  avg cycles\n",
+            " 0x400 NPF                               2   40.00%               20          10\n",
+            " 0x072 CPUID                             1   20.00%               10          10\n",
+            "    -1 ERR                               1   20.00%               10          10\n",
+            " other (undefined)                       1   20.00%               10          10\n",
+            "       total                             5  100.00%               50          10\n"
+        );
+        assert_eq!(Table(Vendor::Svm, &all).to_string(), expected);
     }
 
     #[test]
@@ -158,7 +193,7 @@ pub(crate) mod tests {
             cycles: 9_999_999_999_999_999,
         };
         all.by_reason[75] = all.total;
-        let text = Table(&all).to_string();
+        let text = Table(Vendor::Vmx, &all).to_string();
         let header = text.lines().next().unwrap();
         for line in text.lines().skip(1) {
             assert_eq!(line.len(), header.len(), "{line}");
@@ -169,7 +204,7 @@ pub(crate) mod tests {
     #[test]
     fn empty_table() {
         assert_eq!(
-            Table(&Counters::ZERO).to_string(),
+            Table(Vendor::Vmx, &Counters::ZERO).to_string(),
             concat!(
                 "reason name                          exits    share           cycles  avg cycles\n",
                 "       total                             0    0.00%                0           0\n"

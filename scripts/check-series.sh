@@ -9,18 +9,21 @@ kernel_toolchain
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || die "Linux 6.12 source not found: apt-get install linux-source-6.12"
 tree=$CACHE/series-check/linux
-if [ ! -f "$tree/.config" ]; then
+if [ ! -f "$tree/Makefile" ]; then
 	step "unpacking a separate tree for the series check: $tree"
-	rm -rf "$tree"
+	rm -rf "$tree" "$tree/../applied"
 	mkdir -p "$tree"
 	tar -C "$tree" --strip-components=1 -xf "$tarball"
-	run_logged "$tree/../config.log" "kernel configuration" \
-		"${KMAKE[@]}" -C "$tree" KCONFIG_ALLCONFIG="$REPO/scripts/kernel.config" allnoconfig
 fi
 # Back to the pristine source: revert whatever a previous run left applied.
 if [ -f "$tree/../applied" ]; then
 	tac "$tree/../applied" | while read -r p; do patch -s -d "$tree" -p1 -R <"$p"; done
 	rm "$tree/../applied"
+fi
+if ! cmp -s "$REPO/scripts/kernel.config" "$tree/../config" || [ ! -f "$tree/.config" ]; then
+	run_logged "$tree/../config.log" "kernel configuration" \
+		"${KMAKE[@]}" -C "$tree" KCONFIG_ALLCONFIG="$REPO/scripts/kernel.config" allnoconfig
+	cp "$REPO/scripts/kernel.config" "$tree/../config"
 fi
 mkdir -p "$tree/../patches"
 for p in "$REPO"/patches/*.patch; do
