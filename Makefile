@@ -6,7 +6,8 @@ export KDIR
 # Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
 OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
 
-.PHONY: all kernel module exitstat clippy selftests host-test check demo bench test clean
+.PHONY: all kernel module debug-kernel debug-module exitstat clippy selftests host-test check \
+	demo demo-amd bench test clean
 .NOTPARALLEL:
 
 all: module
@@ -16,6 +17,13 @@ kernel:
 
 module: $(OWN_KERNEL)
 	scripts/build-module.sh
+
+# The same with KASAN, for the rig's debug runs.
+debug-kernel:
+	scripts/build-kernel.sh debug
+
+debug-module: debug-kernel
+	scripts/build-module.sh debug
 
 exitstat:
 	scripts/build-exitstat.sh
@@ -38,6 +46,10 @@ check: $(OWN_KERNEL)
 demo: module exitstat build/exit_cost
 	scripts/rig.sh seed
 
+# The same on the emulated SVM machine, with kvm_amd.
+demo-amd: module exitstat build/exit_cost
+	scripts/rig.sh --svm seed
+
 # What counting costs per exit, on the emulated machine.
 bench: module exitstat build/exit_cost
 	scripts/rig.sh bench
@@ -50,10 +62,13 @@ build/vm_churn: tests/rig/vm_churn.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -pthread -o $@ $<
 
-# The emulator must not depend on the caller's locale: one machine runs in
-# a UTF-8 locale, the other in the C locale; side by side on two cores.
-test: host-test check clippy exitstat selftests build/exit_cost build/vm_churn
-	scripts/rigs.sh C.UTF-8 'kselftest seed knobs churn bench' C unload
+# The emulators must not depend on the caller's locale: the machines run in
+# a UTF-8 locale and in the C locale.  The two VMX machines (Bochs) start
+# side by side on two cores; the SVM machine (QEMU), on the debug kernel,
+# takes the first core free, with the long stress runs.
+test: host-test check clippy exitstat selftests debug-module build/exit_cost build/vm_churn
+	scripts/rigs.sh C.UTF-8 'kselftest seed knobs bench' C unload \
+		C.UTF-8 '--svm --debug kselftest seed knobs churn stress'
 
 clean:
 	rm -rf build target

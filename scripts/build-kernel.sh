@@ -3,8 +3,23 @@
 # build/linux points at.  Source: Debian's linux-source-6.12, or KSRC=<tree>.
 # Nothing is rebuilt when the source, patches/, scripts/kernel.config and the
 # toolchain are unchanged; a changed patch rebuilds only what it touches.
+# With "debug": the same with KASAN (scripts/kernel-debug.config), in its
+# own tree that build/linux-debug points at.
+#
+# Usage: scripts/build-kernel.sh [debug]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+
+variant=linux
+fragments=("$REPO/scripts/kernel.config")
+case ${1:-} in
+"") ;;
+debug)
+	variant=linux-debug
+	fragments+=("$REPO/scripts/kernel-debug.config")
+	;;
+*) die "usage: scripts/build-kernel.sh [debug]" ;;
+esac
 
 kernel_toolchain
 deps="apt-get install flex bison bc libelf-dev libssl-dev cpio patch"
@@ -25,7 +40,7 @@ else
 	srcid=debian-$(dpkg-query -W -f='${Version}' linux-source-6.12)
 fi
 
-tree=$CACHE/$srcid/linux
+tree=$CACHE/$srcid/$variant
 state=$tree/.kvm-exitstat
 if [ ! -f "$state/source-ready" ]; then
 	step "unpacking the kernel source into $tree"
@@ -63,9 +78,10 @@ if ! cat "${series[@]}" | cmp -s - <(cat "$state"/applied/*.patch 2>/dev/null); 
 	cp "${series[@]}" "$state/applied/"
 fi
 
-fragment=$REPO/scripts/kernel.config
+fragment=$state/fragment.config
+cat "${fragments[@]}" >"$fragment"
 if ! cmp -s "$fragment" "$state/config" || [ ! -f "$tree/.config" ]; then
-	step "configuring (allnoconfig + scripts/kernel.config)"
+	step "configuring (allnoconfig + $(cd "$REPO" && echo "${fragments[@]#"$REPO"/}"))"
 	run_logged "$state/config.log" "kernel configuration" \
 		"${KMAKE[@]}" -C "$tree" KCONFIG_ALLCONFIG="$fragment" allnoconfig
 	if ! grep -q '^CONFIG_RUST=y' "$tree/.config"; then
@@ -74,7 +90,7 @@ if ! cmp -s "$fragment" "$state/config" || [ ! -f "$tree/.config" ]; then
 	fi
 	while read -r line; do
 		case $line in CONFIG_*=[ym]) grep -qx "$line" "$tree/.config" ||
-			die "$line from scripts/kernel.config did not survive configuration (a dependency is missing)" ;;
+			die "$line from scripts/kernel*.config did not survive configuration (a dependency is missing)" ;;
 		esac
 	done <"$fragment"
 	cp "$fragment" "$state/config"
@@ -93,5 +109,5 @@ else
 	step "kernel built in $((SECONDS - start)) s"
 fi
 mkdir -p "$BUILD"
-ln -sfn "$tree" "$BUILD/linux"
-echo "kernel: $BUILD/linux/arch/x86/boot/bzImage"
+ln -sfn "$tree" "$BUILD/$variant"
+echo "kernel: $BUILD/$variant/arch/x86/boot/bzImage"

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # Builds rust/kvm_exitstat.ko against the patched tree (KDIR, default
 # build/linux).  With CLIPPY=1 it runs clippy too and fails on any warning.
+# With "debug": against build/linux-debug, from a copy of the sources in
+# build/module-debug (Kbuild in 6.12 writes a module next to its sources).
+#
+# Usage: scripts/build-module.sh [debug]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 kernel_toolchain
+src=$REPO
+case ${1:-} in
+"") ;;
+debug)
+	KDIR=$BUILD/linux-debug
+	src=$BUILD/module-debug
+	mkdir -p "$src/rust"
+	cp -p "$REPO/Kbuild" "$src/"
+	cp -p "$REPO"/rust/Kbuild "$REPO"/rust/*.rs "$src/rust/"
+	;;
+*) die "usage: scripts/build-module.sh [debug]" ;;
+esac
 kdir_built
 
-log=$BUILD/module.log
+log=$BUILD/module${1:+-$1}.log
 mkdir -p "$BUILD"
 flags=()
 [ "${CLIPPY:-}" = 1 ] && flags+=(CLIPPY=1)
-run_logged "$log" "module build" "${KMAKE[@]}" -C "$KDIR" M="$REPO" "${flags[@]}" modules
+run_logged "$log" "module build" "${KMAKE[@]}" -C "$KDIR" M="$src" "${flags[@]}" modules
 if grep -q -E '^(warning|error)' "$log"; then
 	die "the module build has warnings: $(grep -m 1 -E '^(warning|error)' "$log") (full log: $log)"
 fi
-echo "module: $REPO/rust/kvm_exitstat.ko"
+echo "module: $src/rust/kvm_exitstat.ko"

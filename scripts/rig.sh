@@ -1,22 +1,51 @@
 #!/usr/bin/env bash
-# Boots the patched kernel (L1) on Bochs' emulated Skylake-X CPU, which has
-# VMX, so that kvm_intel runs for real, and runs the scenarios named on the
-# command line (tests/rig/<name>.sh) inside it.  Each scenario reports
-# KX-RESULT lines on the serial console; this script turns them into
-# pass/fail and exits non-zero if anything failed or the machine never
-# finished.  No root needed: the initramfs comes from the kernel's
-# gen_init_cpio and the boot disk from mkfs.vfat, syslinux and mtools.
+# Boots the patched kernel (L1) on an emulated machine whose CPU virtualizes,
+# so that KVM runs for real, and runs the scenarios named on the command
+# line (tests/rig/<name>.sh) inside it:
+#   vmx (default): Bochs' Skylake-X CPU, with VMX, for kvm_intel;
+#   svm (--svm):   QEMU's TCG with -cpu max, which has SVM and nested
+#                  paging, for kvm_amd; three times faster than Bochs.
+# Each scenario reports KX-RESULT lines on the serial console; this script
+# turns them into pass/fail and exits non-zero if anything failed or the
+# machine never finished.  No root needed: the initramfs comes from the
+# kernel's gen_init_cpio, Bochs' boot disk from mkfs.vfat, syslinux, mtools.
 #
-# Usage: scripts/rig.sh SCENARIO...      e.g. scripts/rig.sh kselftest
+# With --debug, L1 and L2 run the debug kernel (KASAN; make debug-kernel).
+#
+# Usage: scripts/rig.sh [--svm] [--debug] SCENARIO...
+#        e.g. scripts/rig.sh kselftest
 # Env:   RIG_TIMEOUT (s, default 900), KDIR (default build/linux)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-[ $# -gt 0 ] || die "usage: scripts/rig.sh SCENARIO... (see tests/rig/)"
-rig_pkgs="apt-get install bochs bochsbios vgabios syslinux mtools dosfstools busybox-static"
-for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; done
-[ -f /usr/share/bochs/BIOS-bochs-latest ] || die "Bochs BIOS not found: $rig_pkgs"
-[ -f /usr/share/vgabios/vgabios.bin ] || die "VGA BIOS not found: $rig_pkgs"
+machine=vmx
+module=$REPO/rust/kvm_exitstat.ko
+kernel=kernel
+variant=
+selftest=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
+while [ $# -gt 0 ]; do
+	case $1 in
+	--svm) machine=svm ;;
+	--debug)
+		KDIR=$BUILD/linux-debug
+		module=$BUILD/module-debug/rust/kvm_exitstat.ko
+		kernel="debug kernel"
+		variant=-debug
+		;;
+	*) break ;;
+	esac
+	shift
+done
+[ $# -gt 0 ] || die "usage: scripts/rig.sh [--svm] [--debug] SCENARIO... (see tests/rig/)"
+rig_pkgs="apt-get install bochs bochsbios vgabios syslinux mtools dosfstools busybox-static qemu-system-x86"
+if [ $machine = vmx ]; then
+	for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; done
+	[ -f /usr/share/bochs/BIOS-bochs-latest ] || die "Bochs BIOS not found: $rig_pkgs"
+	[ -f /usr/share/vgabios/vgabios.bin ] || die "VGA BIOS not found: $rig_pkgs"
+else
+	need_cmd qemu-system-x86_64 "$rig_pkgs"
+	[ -f /usr/share/seabios/bios-256k.bin ] || die "SeaBIOS not found: $rig_pkgs"
+fi
 busybox=/bin/busybox
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not static: $rig_pkgs"
 scenarios=()
@@ -26,21 +55,19 @@ for t in "$@"; do
 done
 
 bzimage=$KDIR/arch/x86/boot/bzImage
-selftest=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
-module=$REPO/rust/kvm_exitstat.ko
 exitstat=$BUILD/exitstat
-[ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make kernel'"
-[ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make kernel'"
-[ -f "$module" ] || die "no $module: run 'make module'"
+[ -f "$bzimage" ] || die "no kernel at $bzimage: run 'make ${variant#-}${variant:+-}kernel'"
+[ -x "$KDIR/usr/gen_init_cpio" ] || die "no $KDIR/usr/gen_init_cpio: run 'make ${variant#-}${variant:+-}kernel'"
+[ -f "$module" ] || die "no $module: run 'make ${variant#-}${variant:+-}module'"
 # The module's sources: its crate root and the modules it declares.
 sources=("$REPO/rust/kvm_exitstat.rs" $(sed -n "s|^pub mod \([a-z_]*\);|$REPO/rust/\1.rs|p" "$REPO/rust/kvm_exitstat.rs"))
-[ -z "$(find "${sources[@]}" -newer "$module")" ] || die "$module is older than its sources in rust/: run 'make module'"
+[ -z "$(find "${sources[@]}" -newer "$module")" ] || die "$module is older than its sources in rust/: run 'make ${variant#-}${variant:+-}module'"
 [ -x "$exitstat" ] || die "no $exitstat: run 'make exitstat'"
 
 # A scenario that needs vCPUs and module unloads to race asks for 2 CPUs.
 cpus=1
 grep -q '^# rig: .*cpus=2' "${scenarios[@]}" && cpus=2
-name=$(IFS=-; echo "$*")
+name=$machine$variant-$(IFS=-; echo "$*")
 run=$BUILD/rig/$name
 rm -rf "$run"
 mkdir -p "$run"/l1/{bin,dev,proc,sys,tmp,lib/modules,tests}
@@ -65,7 +92,8 @@ ln -s busybox "$run/l1/bin/sh"
 cp "$exitstat" "$run/l1/bin/"
 cp "$REPO/tests/rig/init" "$run/l1/init"
 cp "$REPO"/tests/rig/*.sh "$run/l1/tests/"
-cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" "$module" "$run/l1/lib/modules/"
+cp "$KDIR/virt/lib/irqbypass.ko" "$KDIR/arch/x86/kvm/kvm.ko" "$KDIR/arch/x86/kvm/kvm-intel.ko" \
+	"$KDIR/arch/x86/kvm/kvm-amd.ko" "$module" "$run/l1/lib/modules/"
 if grep -q exit_cost "${scenarios[@]}"; then
 	[ -x "$BUILD/exit_cost" ] || die "no $BUILD/exit_cost: run 'make bench'"
 	cp "$BUILD/exit_cost" "$run/l1/bin/"
@@ -112,61 +140,75 @@ fi
 cpio_spec "$run/l1" >"$run/l1.spec"
 "$KDIR/usr/gen_init_cpio" "$run/l1.spec" >"$run/initrd.img"
 
-# --- the boot disk: FAT with syslinux, sized to whole cylinders (16 heads, 63 sectors)
-cat >"$run/syslinux.cfg" <<CFG
-DEFAULT l1
-PROMPT 0
-TIMEOUT 0
-LABEL l1
-  KERNEL bzimage
-  INITRD initrd.img
-  APPEND console=ttyS0,115200 panic=-1 oops=panic loglevel=4 kx.tests=$(IFS=,; echo "$*")
-CFG
-bytes=$(($(stat -c %s "$bzimage") + $(stat -c %s "$run/initrd.img") + 8 * 1024 * 1024))
-cylinders=$(((bytes + 516095) / 516096))
-disk=$run/disk.img
-truncate -s $((cylinders * 516096)) "$disk"
-mkfs.vfat -n KX "$disk" >/dev/null
-syslinux --install "$disk"
-mcopy -i "$disk" "$bzimage" ::/bzimage
-mcopy -i "$disk" "$run/initrd.img" ::/initrd.img
-mcopy -i "$disk" "$run/syslinux.cfg" ::/syslinux.cfg
+cmdline="console=ttyS0,115200 panic=-1 oops=panic loglevel=4 kx.tests=$(IFS=,; echo "$*")"
 
-cat >"$run/bochsrc" <<RC
-memory: guest=1536, host=1536
-cpu: model=corei7_skylake_x, count=$cpus, ips=100000000, reset_on_triple_fault=0
-romimage: file=/usr/share/bochs/BIOS-bochs-latest
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
-ata0-master: type=disk, path=$disk, mode=flat, cylinders=$cylinders, heads=16, spt=63
-boot: disk
-clock: sync=none, time0=utc
-display_library: rfb, options="timeout=0"
-com1: enabled=1, mode=file, dev=$run/serial.log
-plugin_ctrl: speaker=0, gameport=0, parallel=0, iodebug=0
-sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
-mouse: enabled=0
-usb_uhci: enabled=0
-log: $run/bochs.log
-panic: action=fatal
-error: action=report
-info: action=ignore
-debug: action=ignore
-RC
-printf 'c\nquit\n' >"$run/bochs.cmds"
+# Bochs boots from a disk: FAT with syslinux, sized to whole cylinders (16
+# heads, 63 sectors).
+bochs_prepare() {
+	cat >"$run/syslinux.cfg" <<-CFG
+	DEFAULT l1
+	PROMPT 0
+	TIMEOUT 0
+	LABEL l1
+	  KERNEL bzimage
+	  INITRD initrd.img
+	  APPEND $cmdline
+	CFG
+	bytes=$(($(stat -c %s "$bzimage") + $(stat -c %s "$run/initrd.img") + 8 * 1024 * 1024))
+	cylinders=$(((bytes + 516095) / 516096))
+	disk=$run/disk.img
+	truncate -s $((cylinders * 516096)) "$disk"
+	mkfs.vfat -n KX "$disk" >/dev/null
+	syslinux --install "$disk"
+	mcopy -i "$disk" "$bzimage" ::/bzimage
+	mcopy -i "$disk" "$run/initrd.img" ::/initrd.img
+	mcopy -i "$disk" "$run/syslinux.cfg" ::/syslinux.cfg
+
+	cat >"$run/bochsrc" <<-RC
+	memory: guest=1536, host=1536
+	cpu: model=corei7_skylake_x, count=$cpus, ips=100000000, reset_on_triple_fault=0
+	romimage: file=/usr/share/bochs/BIOS-bochs-latest
+	vgaromimage: file=/usr/share/vgabios/vgabios.bin
+	ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
+	ata0-master: type=disk, path=$disk, mode=flat, cylinders=$cylinders, heads=16, spt=63
+	boot: disk
+	clock: sync=none, time0=utc
+	display_library: rfb, options="timeout=0"
+	com1: enabled=1, mode=file, dev=$run/serial.log
+	plugin_ctrl: speaker=0, gameport=0, parallel=0, iodebug=0
+	sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+	mouse: enabled=0
+	usb_uhci: enabled=0
+	log: $run/bochs.log
+	panic: action=fatal
+	error: action=report
+	info: action=ignore
+	debug: action=ignore
+	RC
+	printf 'c\nquit\n' >"$run/bochs.cmds"
+}
 
 # --- boot, and wait for the machine to finish
 locale=${LC_ALL:-${LC_CTYPE:-${LANG:-none}}}
-step "booting L1 on Bochs (corei7_skylake_x with VMX, $cpus CPU, locale $locale): $*; console: $run/serial.log"
-rm -f "$disk.lock"
 : >"$run/serial.log"
+if [ $machine = vmx ]; then
+	bochs_prepare
+	step "booting L1 ($kernel) on Bochs (corei7_skylake_x with VMX, $cpus CPU, locale $locale): $*; console: $run/serial.log"
+	rm -f "$disk.lock"
+	(cd "$run" && exec bochs -q -f bochsrc -rc bochs.cmds </dev/null >bochs.out 2>&1) &
+else
+	step "booting L1 ($kernel) on QEMU TCG (-cpu max with SVM, $cpus CPU, locale $locale): $*; console: $run/serial.log"
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$cpus" -m 1536 \
+		-nodefaults -no-user-config -display none -no-reboot -monitor none \
+		-serial "file:$run/serial.log" -kernel "$bzimage" -initrd "$run/initrd.img" \
+		-append "$cmdline" </dev/null >"$run/qemu.out" 2>&1 &
+fi
+emulator_pid=$!
 start=$SECONDS
-(cd "$run" && exec bochs -q -f bochsrc -rc bochs.cmds </dev/null >bochs.out 2>&1) &
-bochs_pid=$!
-trap 'kill $bochs_pid 2>/dev/null || true' EXIT
+trap 'kill $emulator_pid 2>/dev/null || true' EXIT
 timeout=${RIG_TIMEOUT:-900}
 outcome=""
-while kill -0 $bochs_pid 2>/dev/null; do
+while kill -0 $emulator_pid 2>/dev/null; do
 	if grep -q '^KX-DONE' "$run/serial.log"; then
 		outcome=done
 		sleep 2
@@ -185,31 +227,34 @@ while kill -0 $bochs_pid 2>/dev/null; do
 done
 status=0
 if [ -n "$outcome" ]; then
-	kill $bochs_pid 2>/dev/null || true
-	wait $bochs_pid 2>/dev/null || true
+	kill $emulator_pid 2>/dev/null || true
+	wait $emulator_pid 2>/dev/null || true
 else
-	wait $bochs_pid || status=$?
+	wait $emulator_pid || status=$?
 fi
-rm -f "$disk.lock"
+[ $machine = svm ] || rm -f "$disk.lock"
 
-# Why Bochs stopped by itself: its own last error (glibc's abort message, a
-# PANIC from a device model), else the console's last line.
-bochs_error() {
-	local why
-	why=$(grep -a -E '\*\*\*|PANIC|[Ee]rror|[Aa]bort|[Ff]atal|terminated|Segmentation' "$run/bochs.out" 2>/dev/null | tail -n 1)
-	[ -n "$why" ] || why=$(grep -a -m 1 '>>PANIC<<' "$run/bochs.log" 2>/dev/null)
+# Why the emulator stopped by itself: its own last error (glibc's abort
+# message, a PANIC from a Bochs device model), else the console's last line.
+emulator_error() {
+	local why out=$run/qemu.out
+	[ $machine = svm ] || out=$run/bochs.out
+	why=$(grep -a -E '\*\*\*|PANIC|[Ee]rror|[Aa]bort|[Ff]atal|terminated|Segmentation' "$out" 2>/dev/null | tail -n 1)
+	[ -n "$why" ] || [ $machine = svm ] || why=$(grep -a -m 1 '>>PANIC<<' "$run/bochs.log" 2>/dev/null)
 	[ -n "$why" ] || why="last console line: $(tail -n 1 "$run/serial.log")"
 	echo "$why" | tr -d '\r'
 }
 if [ -z "$outcome" ]; then
-	# Bochs exits by itself when L1 powers off.
+	# The emulator exits by itself when L1 powers off.
 	if grep -q '^KX-DONE' "$run/serial.log"; then
 		outcome=done
 	else
 		how=exited
 		[ "$status" -eq 0 ] || how="exited with status $status"
 		[ "$status" -le 128 ] || how="was killed by SIG$(kill -l $((status - 128)))"
-		outcome="Bochs $how before L1 finished: $(bochs_error) (logs: $run/bochs.out, bochs.log)"
+		emulator=QEMU logs="$run/qemu.out"
+		[ $machine = svm ] || emulator=Bochs logs="$run/bochs.out, bochs.log"
+		outcome="$emulator $how before L1 finished: $(emulator_error) (logs: $logs)"
 	fi
 fi
 elapsed=$((SECONDS - start))

@@ -9,14 +9,14 @@ result $KX_NAME PASS "reports SKIP without the module"
 # Without a vendor module that reports exits, the module refuses to load
 # rather than serve figures that stay at zero.
 KX_NAME=needs-vendor
-rmmod kvm_intel || fail "rmmod kvm_intel failed"
+rmmod $VENDOR_MODULE || fail "rmmod $VENDOR_MODULE failed"
 if insmod /lib/modules/kvm_exitstat.ko 2>/tmp/insmod.err; then
-	fail "kvm_exitstat loaded without kvm_intel"
+	fail "kvm_exitstat loaded without $VENDOR_MODULE"
 fi
 why=$(dmesg | grep -m 1 'kvm_exitstat: .*vendor module')
 [ -n "$why" ] || fail "no dmesg line says why: $(cat /tmp/insmod.err)"
-insmod /lib/modules/kvm-intel.ko || fail "insmod kvm-intel.ko failed"
-result $KX_NAME PASS "refused without kvm_intel: ${why#*kvm_exitstat: }"
+insmod $VENDOR_KO || fail "insmod $VENDOR_KO failed"
+result $KX_NAME PASS "refused without $VENDOR_MODULE: ${why#*kvm_exitstat: }"
 
 KX_NAME=kselftest
 load_exitstat

@@ -1,5 +1,22 @@
 # Helpers for the scenarios that run inside the L1 machine.
 
+# The vendor: its KVM module, and the exit reasons the scenarios use (VMX
+# basic exit reasons, SVM exit codes): an external interrupt, CPUID, port
+# I/O, and one that the vendor's manual does not define.
+if grep -q '^flags.* svm' /proc/cpuinfo; then
+	VENDOR=svm VENDOR_MODULE=kvm_amd
+	R_INTR=0x60 R_CPUID=0x72 R_IO=0x7b R_UNDEFINED=0xa7
+else
+	VENDOR=vmx VENDOR_MODULE=kvm_intel
+	R_INTR=1 R_CPUID=10 R_IO=30 R_UNDEFINED=35
+fi
+VENDOR_KO=/lib/modules/$(echo $VENDOR_MODULE | tr _ -).ko
+
+# Reason $1 as the tables and the query log write it (SVM: 0x072).
+reason_label() {
+	if [ $VENDOR = svm ]; then printf '0x%03x\n' "$(($1))"; else echo "$1"; fi
+}
+
 result() { # name, PASS|FAIL|SKIP, reason
 	echo "KX-RESULT $1 $2 ${3:-}"
 }
@@ -13,13 +30,14 @@ load_exitstat() {
 	insmod /lib/modules/kvm_exitstat.ko || fail "insmod kvm_exitstat.ko failed"
 }
 
-# No oops, WARN, BUG or lockdep/RCU splat since boot (checked at the end).
+# No oops, WARN, BUG (KASAN's too), lockdep/RCU splat or leak report since
+# boot (checked at the end).
 check_dmesg_clean() {
-	bad=$(dmesg | grep -E -m 3 'WARNING:|BUG:|Oops|Call Trace|circular locking|possible recursive locking|suspicious RCU usage|INFO: task .* blocked|general protection')
+	bad=$(dmesg | grep -E -m 3 'WARNING:|BUG:|Oops|Call Trace|circular locking|possible recursive locking|suspicious RCU usage|INFO: task .* blocked|general protection|suspected memory leak')
 	if [ -n "$bad" ]; then
 		result dmesg FAIL "$(echo "$bad" | tr '\n' '|')"
 	else
-		result dmesg PASS "no oops, WARN, BUG or lockdep splat"
+		result dmesg PASS "no oops, WARN, BUG, KASAN report, lockdep splat or leak"
 	fi
 }
 
@@ -102,6 +120,7 @@ regs() {
 # The exits and cycles of reason $2 in exitstat table $1 ("0 0" if absent),
 # or of the totals for "total".
 table_row() {
+	set -- "$1" "$([ "$2" = total ] && echo total || reason_label "$2")"
 	awk -v r="$2" '$1 == r && r == "total" { print $2, $4; found = 1 }
 		$1 == r && r != "total" { print $3, $5; found = 1 }
 		END { if (!found) print 0, 0 }' "$1"
@@ -139,7 +158,7 @@ l2_resume() {
 counted_exits() { # when [table]
 	local table=${2:-/sys/kernel/debug/kvm_exitstat/stats}
 	set -- "$1" $(awk '$1 == "total" { te = $2; tc = $4 }
-		$1 ~ /^>?[0-9]+$/ { re += $3; rc += $5 }
+		NR > 1 && $1 != "total" { re += $3; rc += $5 }
 		END { printf "%d %d %d %d\n", te, tc, re, rc }' "$table")
 	[ "$2 $3" = "$4 $5" ] || fail "$1: totals $2 exits, $3 cycles; the rows add up to $4, $5 ($table)"
 	COUNTED=$2

@@ -25,12 +25,12 @@ done
 
 # Reasons an L2 Linux boot and its serial console always cause: external
 # interrupts, CPUID (every query) and port I/O (every line on the console).
-watched="1 10 30"
+watched="$R_INTR $R_CPUID $R_IO"
 for r in $watched; do
 	l2_query 0x4ffffffd "$r"
 	eval "before_$r=\$(regs \"\$L2_ANSWER\")"
 done
-l2_query 0x4ffffffc 10
+l2_query 0x4ffffffc $R_CPUID
 cycles_before=$(regs_to_totals "$L2_ANSWER" | cut -d' ' -f2)
 l2_query
 totals_before=$(regs_to_totals "$L2_ANSWER")
@@ -39,7 +39,7 @@ cp /tmp/l2-exitstat.out /tmp/l2-table
 exitstat_rc=$L2_RC
 l2_query
 totals_after=$(regs_to_totals "$L2_ANSWER")
-l2_query 0x4ffffffc 10
+l2_query 0x4ffffffc $R_CPUID
 cycles_after=$(regs_to_totals "$L2_ANSWER" | cut -d' ' -f2)
 for r in $watched; do
 	l2_query 0x4ffffffd "$r"
@@ -119,13 +119,13 @@ for r in $watched; do
 	eval "set -- \$before_$r \$after_$r"
 	[ "$1" -gt 0 ] && [ "$2 $3 $4" = "0 0 0" ] || fail "0x4ffffffd ecx=$r answered '$1 $2 $3 $4'"
 	[ "$5" -ge "$1" ] || fail "0x4ffffffd ecx=$r: $5 exits after $1"
-	[ "$r" = 1 ] || [ "$5" -gt "$1" ] || fail "0x4ffffffd ecx=$r: $5 exits after $1"
+	[ "$r" = $R_INTR ] || [ "$5" -gt "$1" ] || fail "0x4ffffffd ecx=$r: $5 exits after $1"
 done
-set -- $before_10
-dmesg | grep -q -F "CPUID 0x4ffffffd ecx=10 (CPUID): exits=$1" ||
-	fail "no dmesg line for 0x4ffffffd ecx=10 exits=$1"
+eval "set -- \$before_$R_CPUID"
+dmesg | grep -q -F "CPUID 0x4ffffffd ecx=$(reason_label $R_CPUID) (CPUID): exits=$1" ||
+	fail "no dmesg line for 0x4ffffffd ecx=$R_CPUID exits=$1"
 [ "$cycles_after" -gt "$cycles_before" ] && [ "$cycles_before" -gt 0 ] ||
-	fail "0x4ffffffc ecx=10: cycles $cycles_before then $cycles_after"
+	fail "0x4ffffffc ecx=$R_CPUID: cycles $cycles_before then $cycles_after"
 result $KX_NAME PASS "exits of reasons $watched grow; CPUID's cycles $cycles_before -> $cycles_after"
 
 KX_NAME=exitstat-l2
@@ -143,15 +143,15 @@ for r in $watched; do
 	[ "$before" -le "$1" ] && [ "$1" -le "$after" ] ||
 		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
 	# Queries (CPUID) and their output (port I/O) come between.
-	[ "$r" = 1 ] || { [ "$before" -lt "$1" ] && [ "$1" -lt "$after" ]; } ||
+	[ "$r" = $R_INTR ] || { [ "$before" -lt "$1" ] && [ "$1" -lt "$after" ]; } ||
 		fail "reason $r: cpuid $before, then exitstat $1, then cpuid $after"
 done
-set -- $(table_row /tmp/l2-table 10)
+set -- $(table_row /tmp/l2-table $R_CPUID)
 [ "$cycles_before" -le "$2" ] && [ "$2" -le "$cycles_after" ] ||
 	fail "CPUID cycles: cpuid $cycles_before, then exitstat $2, then cpuid $cycles_after"
-sum=$(awk '$1 ~ /^[0-9]+$/ { s += $3 } END { print s + 0 }' /tmp/l2-table)
+sum=$(awk 'NR > 1 && $1 != "total" { s += $3 } END { print s + 0 }' /tmp/l2-table)
 [ "$sum" -le "$total" ] || fail "the reasons' exits add up to $sum, more than the total $total"
-[ "$prom_rc" = 0 ] && grep -q '^kvm_exitstat_reason_exits_total{source="guest",reason="10",name="CPUID"} [1-9]' /tmp/l2-prom ||
+[ "$prom_rc" = 0 ] && grep -q "^kvm_exitstat_reason_exits_total{source=\"guest\",reason=\"$(reason_label $R_CPUID)\",name=\"CPUID\"} [1-9]" /tmp/l2-prom ||
 	fail "exitstat --prom: rc $prom_rc, $(head -n 3 /tmp/l2-prom | tr '\n' '|')"
 result $KX_NAME PASS "its table lies between cpuid's answers before and after it (total $total)"
 
