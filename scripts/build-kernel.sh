@@ -88,11 +88,12 @@ if ! cmp -s "$fragment" "$state/config" || [ ! -f "$tree/.config" ]; then
 		why=$("${KMAKE[@]}" -C "$tree" rustavailable 2>&1 | grep -m 1 -i -E 'error|not' || true)
 		die "the kernel config has no CONFIG_RUST: ${why:-see $state/config.log}"
 	fi
+	# Each symbol's last setting counts (the debug fragment overrides).
 	while read -r line; do
 		case $line in CONFIG_*=[ym]) grep -qx "$line" "$tree/.config" ||
 			die "$line from scripts/kernel*.config did not survive configuration (a dependency is missing)" ;;
 		esac
-	done <"$fragment"
+	done < <(grep '^CONFIG_' "$fragment" | tac | awk -F= '!seen[$1]++')
 	cp "$fragment" "$state/config"
 fi
 

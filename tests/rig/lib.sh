@@ -41,6 +41,20 @@ check_dmesg_clean() {
 	fi
 }
 
+# kmemleak finds nothing unreferenced after $1.  A scan reports what it
+# finds unreferenced and older than 5 s: all but what the last few VMs and
+# reloads left behind.
+no_leaks() { # after what
+	local leaks
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	leaks=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak)
+	if [ "$leaks" -ne 0 ]; then
+		head -n 30 /sys/kernel/debug/kmemleak
+		fail "kmemleak: $leaks unreferenced objects after $1"
+	fi
+}
+
 # --- The L2 guest: QEMU with KVM in L1, driven over its serial console.
 
 l2_start() {
@@ -53,7 +67,8 @@ l2_start() {
 		-append "console=ttyS0 panic=-1 quiet" </tmp/l2.in >/tmp/l2.out 2>&1 &
 	L2_PID=$!
 	exec 3>/tmp/l2.in
-	l2_wait 'L2-READY' 1 600 || fail "L2 did not come up: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|')"
+	l2_wait 'L2-READY' 1 600 ||
+		fail "L2 did not come up: $(tail -n 3 /tmp/l2.out | tr -d '\r' | tr '\n' '|') dmesg: $(dmesg | tail -n 2 | tr '\n' '|')"
 }
 
 l2_wait() { # pattern, count, timeout in s
