@@ -58,17 +58,22 @@ build/exit_cost: tests/bench/exit_cost.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -o $@ $<
 
+build/reload: tests/rig/reload.c
+	mkdir -p build
+	$(CC) -static -O2 -Wall -Wextra -o $@ $<
+
 build/vm_churn: tests/rig/vm_churn.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -pthread -o $@ $<
 
 # The emulators must not depend on the caller's locale: the machines run in
-# a UTF-8 locale and in the C locale.  The two VMX machines (Bochs) start
-# side by side on two cores; the SVM machine (QEMU), on the debug kernel,
-# takes the first core free, with the VM churn.
-test: host-test check clippy exitstat selftests debug-module build/exit_cost build/vm_churn
-	scripts/rigs.sh C.UTF-8 'kselftest seed knobs bench' C unload \
-		C.UTF-8 '--svm --debug kselftest seed knobs churn'
+# a UTF-8 locale and in the C locale.  Two machines run at a time on two
+# cores, the longest first: the 2-CPU VMX machine (Bochs) and the SVM one
+# (QEMU) on the debug kernel, then the SVM stress machine and the 1-CPU VMX
+# one as cores free up.
+test: host-test check clippy exitstat selftests debug-module build/exit_cost build/vm_churn build/reload
+	scripts/rigs.sh C unload C.UTF-8 '--svm --debug kselftest seed knobs churn' \
+		C.UTF-8 '--svm --debug stress' C.UTF-8 'kselftest seed knobs bench'
 
 clean:
 	rm -rf build target

@@ -7,7 +7,13 @@
  * the guest-visible TSC cycles per exit.  Run it with and without
  * kvm_exitstat loaded to see what counting costs.  No other VM should run.
  *
- * Usage: exit_cost [EXITS] [RUNS]     (defaults: 20000 exits, 5 runs)
+ * With --pause, the guest also executes PAUSE after each exit, and KVM lets
+ * it do so without exiting (KVM_CAP_X86_DISABLE_EXITS).  That is for the
+ * rig's stress test on QEMU's one-thread TCG, which switches to the other
+ * vCPU on a PAUSE: without one, a vCPU looping on exits keeps the host
+ * thread for 100 ms at a time, and every IPI to it waits that long.
+ *
+ * Usage: exit_cost [--pause] [EXITS] [RUNS]     (defaults: 20000 exits, 5 runs)
  */
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -31,10 +37,11 @@
  *	rdtsc
  *	mov  %eax, START_AT
  *	mov  %edx, START_AT + 4
- * 1:	xor  %eax, %eax
+ * 1:	pause
+ * 2:	xor  %eax, %eax
  *	cpuid
  *	dec  %ebp
- *	jnz  1b
+ *	jnz  2b		(jnz 1b with --pause)
  *	rdtsc
  *	mov  %eax, END_AT
  *	mov  %edx, END_AT + 4
@@ -45,15 +52,19 @@ static const uint8_t guest_code[] = {
 	0x0f, 0x31,				/* rdtsc */
 	0x66, 0xa3, 0x08, 0x05,			/* mov %eax, 0x508 */
 	0x66, 0x89, 0x16, 0x0c, 0x05,		/* mov %edx, 0x50c */
-	0x66, 0x31, 0xc0,			/* 1: xor %eax, %eax */
+	0xf3, 0x90,				/* 1: pause */
+	0x66, 0x31, 0xc0,			/* 2: xor %eax, %eax */
 	0x0f, 0xa2,				/* cpuid */
 	0x66, 0x4d,				/* dec %ebp */
-	0x75, 0xf7,				/* jnz 1b */
+	0x75, 0xf7,				/* jnz 2b */
 	0x0f, 0x31,				/* rdtsc */
 	0x66, 0xa3, 0x10, 0x05,			/* mov %eax, 0x510 */
 	0x66, 0x89, 0x16, 0x14, 0x05,		/* mov %edx, 0x514 */
 	0xf4,					/* hlt */
 };
+
+#define LOOP_JUMP_AT	26	/* jnz's displacement */
+#define TO_PAUSE	0xf5	/* jnz 1b */
 
 static void die(const char *what)
 {
@@ -69,7 +80,7 @@ static int compare(const void *a, const void *b)
 }
 
 /* One guest run: TSC cycles for `exits` CPUID exits. */
-static uint64_t run_once(int kvm, uint32_t exits)
+static uint64_t run_once(int kvm, uint32_t exits, int pause)
 {
 	struct kvm_userspace_memory_region region = { 0 };
 	struct kvm_sregs sregs;
@@ -82,11 +93,22 @@ static uint64_t run_once(int kvm, uint32_t exits)
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vm < 0)
 		die("KVM_CREATE_VM");
+	if (pause) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_X86_DISABLE_EXITS,
+			.args[0] = KVM_X86_DISABLE_EXITS_PAUSE,
+		};
+
+		if (ioctl(vm, KVM_ENABLE_CAP, &cap))
+			die("KVM_CAP_X86_DISABLE_EXITS");
+	}
 	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		die("mmap");
 	memcpy(mem + CODE_AT, guest_code, sizeof(guest_code));
+	if (pause)
+		mem[CODE_AT + LOOP_JUMP_AT] = TO_PAUSE;
 	memcpy(mem + EXITS_AT, &exits, sizeof(exits));
 	region.memory_size = MEM_SIZE;
 	region.userspace_addr = (uintptr_t)mem;
@@ -123,13 +145,14 @@ static uint64_t run_once(int kvm, uint32_t exits)
 
 int main(int argc, char **argv)
 {
-	uint32_t exits = argc > 1 ? strtoul(argv[1], NULL, 0) : 20000;
-	int runs = argc > 2 ? atoi(argv[2]) : 5;
+	int pause = argc > 1 && !strcmp(argv[1], "--pause");
+	uint32_t exits = argc > 1 + pause ? strtoul(argv[1 + pause], NULL, 0) : 20000;
+	int runs = argc > 2 + pause ? atoi(argv[2 + pause]) : 5;
 	uint64_t *cycles;
 	int kvm, i;
 
 	if (!exits || runs < 1) {
-		fprintf(stderr, "usage: exit_cost [EXITS] [RUNS]\n");
+		fprintf(stderr, "usage: exit_cost [--pause] [EXITS] [RUNS]\n");
 		return 2;
 	}
 	kvm = open("/dev/kvm", O_RDWR);
@@ -137,7 +160,7 @@ int main(int argc, char **argv)
 		die("/dev/kvm");
 	cycles = calloc(runs, sizeof(*cycles));
 	for (i = 0; i < runs; i++)
-		cycles[i] = run_once(kvm, exits);
+		cycles[i] = run_once(kvm, exits, pause);
 	qsort(cycles, runs, sizeof(*cycles), compare);
 	printf("exit_cost: %u CPUID exits x %d runs: median %lu TSC cycles per exit (min %lu, max %lu)\n",
 	       exits, runs, cycles[runs / 2] / exits, cycles[0] / exits,

@@ -82,13 +82,4 @@ counted_exits "L2's VM after the last reset" "$(l2_vm_dir)/exit_stats"
 result $KX_NAME PASS "$resets resets under load, then $COUNTED exits; totals = sum of reasons"
 l2_resume
 l2_stop
-
-# VMs created, run and destroyed on one CPU while the module is unloaded,
-# reloaded and reset on the other; L2 is gone, so the VMs are vm_churn's.
-KX_NAME=churn-two-cpus
-# This scenario's shell: $$ is the shell that sourced it.
-self=$(exec sh -c 'echo $PPID')
-taskset -p 1 "$self" >/dev/null || fail "could not keep the reloads on CPU 0"
-churn_with_reloads "taskset 2" 40 1
-result $KX_NAME PASS "$RELOADS reloads and resets on CPU 0 while VMs came and went on CPU 1: $(sed 's/^vm_churn: //' /tmp/churn.out)"
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
