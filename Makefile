@@ -6,7 +6,8 @@ export KDIR
 # Our own kernel tree is built on demand; a tree given with KDIR= is the user's.
 OWN_KERNEL := $(if $(filter $(CURDIR)/build/linux,$(KDIR)),kernel)
 
-.PHONY: all kernel module debug-kernel debug-module exitstat clippy selftests host-test check \
+.PHONY: all kernel module debug-kernel debug-module bench-kernel bench-module offsets exitstat \
+	clippy selftests host-test check \
 	demo demo-amd bench test clean
 .NOTPARALLEL:
 
@@ -24,6 +25,18 @@ debug-kernel:
 
 debug-module: debug-kernel
 	scripts/build-module.sh debug
+
+# Without the debug options, with CPU mitigations: for make bench.
+bench-kernel:
+	scripts/build-kernel.sh bench
+
+bench-module: bench-kernel
+	scripts/build-module.sh bench
+	KDIR=$(CURDIR)/build/linux-bench scripts/build-offsets.sh
+
+# Where the rig kernel keeps a VMX exit reason, for the bench's BPF program.
+offsets: $(OWN_KERNEL)
+	scripts/build-offsets.sh
 
 exitstat:
 	scripts/build-exitstat.sh
@@ -50,11 +63,17 @@ demo: module exitstat build/exit_cost
 demo-amd: module exitstat build/exit_cost
 	scripts/rig.sh --svm seed
 
-# What counting costs per exit, on the emulated machine.
-bench: module exitstat build/exit_cost
-	scripts/rig.sh bench
+# What counting costs per exit, beside tracing and BPF, on the emulated
+# VMX machine with the benchmark kernel.
+bench: bench-module exitstat build/exit_cost build/bpf_exits
+	scripts/rig.sh --bench bench
+	@grep -a '^bench: +' build/rig/vmx-bench-bench/serial.log
 
 build/exit_cost: tests/bench/exit_cost.c
+	mkdir -p build
+	$(CC) -static -O2 -Wall -Wextra -o $@ $<
+
+build/bpf_exits: tests/bench/bpf_exits.c
 	mkdir -p build
 	$(CC) -static -O2 -Wall -Wextra -o $@ $<
 
@@ -71,7 +90,8 @@ build/vm_churn: tests/rig/vm_churn.c
 # cores, the longest first: the 2-CPU VMX machine (Bochs) and the SVM one
 # (QEMU) on the debug kernel, then the SVM stress machine and the 1-CPU VMX
 # one as cores free up.
-test: host-test check clippy exitstat selftests debug-module build/exit_cost build/vm_churn build/reload
+test: host-test check clippy exitstat selftests debug-module offsets build/exit_cost \
+		build/vm_churn build/reload build/bpf_exits
 	scripts/rigs.sh C unload C.UTF-8 '--svm --debug kselftest seed knobs churn' \
 		C.UTF-8 '--svm --debug stress' C.UTF-8 'kselftest seed knobs bench'
 

@@ -4,9 +4,10 @@
 # Nothing is rebuilt when the source, patches/, scripts/kernel.config and the
 # toolchain are unchanged; a changed patch rebuilds only what it touches.
 # With "debug": the same with KASAN (scripts/kernel-debug.config), in its
-# own tree that build/linux-debug points at.
+# own tree that build/linux-debug points at; with "bench": the benchmark
+# kernel (scripts/kernel-bench.config), in build/linux-bench.
 #
-# Usage: scripts/build-kernel.sh [debug]
+# Usage: scripts/build-kernel.sh [debug|bench]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -14,11 +15,11 @@ variant=linux
 fragments=("$REPO/scripts/kernel.config")
 case ${1:-} in
 "") ;;
-debug)
-	variant=linux-debug
-	fragments+=("$REPO/scripts/kernel-debug.config")
+debug | bench)
+	variant=linux-$1
+	fragments+=("$REPO/scripts/kernel-$1.config")
 	;;
-*) die "usage: scripts/build-kernel.sh [debug]" ;;
+*) die "usage: scripts/build-kernel.sh [debug|bench]" ;;
 esac
 
 kernel_toolchain

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds rust/kvm_exitstat.ko against the patched tree (KDIR, default
 # build/linux).  With CLIPPY=1 it runs clippy too and fails on any warning.
-# With "debug": against build/linux-debug, from a copy of the sources in
-# build/module-debug (Kbuild in 6.12 writes a module next to its sources).
+# With "debug" or "bench": against build/linux-debug or build/linux-bench,
+# from a copy of the sources in build/module-debug or build/module-bench
+# (Kbuild in 6.12 writes a module next to its sources).
 #
-# Usage: scripts/build-module.sh [debug]
+# Usage: scripts/build-module.sh [debug|bench]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -12,14 +13,14 @@ kernel_toolchain
 src=$REPO
 case ${1:-} in
 "") ;;
-debug)
-	KDIR=$BUILD/linux-debug
-	src=$BUILD/module-debug
+debug | bench)
+	KDIR=$BUILD/linux-$1
+	src=$BUILD/module-$1
 	mkdir -p "$src/rust"
 	cp -p "$REPO/Kbuild" "$src/"
 	cp -p "$REPO"/rust/Kbuild "$REPO"/rust/*.rs "$src/rust/"
 	;;
-*) die "usage: scripts/build-module.sh [debug]" ;;
+*) die "usage: scripts/build-module.sh [debug|bench]" ;;
 esac
 kdir_built
 

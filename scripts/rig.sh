@@ -10,9 +10,10 @@
 # machine never finished.  No root needed: the initramfs comes from the
 # kernel's gen_init_cpio, Bochs' boot disk from mkfs.vfat, syslinux, mtools.
 #
-# With --debug, L1 and L2 run the debug kernel (KASAN; make debug-kernel).
+# With --debug, L1 and L2 run the debug kernel (KASAN; make debug-kernel);
+# with --bench, the benchmark kernel (make bench-kernel).
 #
-# Usage: scripts/rig.sh [--svm] [--debug] SCENARIO...
+# Usage: scripts/rig.sh [--svm] [--debug|--bench] SCENARIO...
 #        e.g. scripts/rig.sh kselftest
 # Env:   RIG_TIMEOUT (s, default 900), KDIR (default build/linux)
 set -euo pipefail
@@ -26,17 +27,17 @@ selftest=$KDIR/tools/testing/selftests/kvm/x86_64/exit_stats_test
 while [ $# -gt 0 ]; do
 	case $1 in
 	--svm) machine=svm ;;
-	--debug)
-		KDIR=$BUILD/linux-debug
-		module=$BUILD/module-debug/rust/kvm_exitstat.ko
-		kernel="debug kernel"
-		variant=-debug
+	--debug | --bench)
+		variant=-${1#--}
+		KDIR=$BUILD/linux$variant
+		module=$BUILD/module$variant/rust/kvm_exitstat.ko
+		kernel="${1#--} kernel"
 		;;
 	*) break ;;
 	esac
 	shift
 done
-[ $# -gt 0 ] || die "usage: scripts/rig.sh [--svm] [--debug] SCENARIO... (see tests/rig/)"
+[ $# -gt 0 ] || die "usage: scripts/rig.sh [--svm] [--debug|--bench] SCENARIO... (see tests/rig/)"
 rig_pkgs="apt-get install bochs bochsbios vgabios syslinux mtools dosfstools busybox-static qemu-system-x86"
 if [ $machine = vmx ]; then
 	for tool in bochs syslinux mcopy mkfs.vfat; do need_cmd "$tool" "$rig_pkgs"; done
@@ -101,6 +102,13 @@ fi
 if grep -q vm_churn "${scenarios[@]}"; then
 	[ -x "$BUILD/vm_churn" ] || die "no $BUILD/vm_churn: run 'make build/vm_churn'"
 	cp "$BUILD/vm_churn" "$run/l1/bin/"
+fi
+if grep -q bpf_exits "${scenarios[@]}"; then
+	offsets=$BUILD/offsets-$(basename "$KDIR")
+	[ -x "$BUILD/bpf_exits" ] || die "no $BUILD/bpf_exits: run 'make build/bpf_exits'"
+	[ -s "$offsets/vmx_exit_reason" ] || die "no $offsets/vmx_exit_reason: run 'KDIR=$KDIR scripts/build-offsets.sh'"
+	cp "$BUILD/bpf_exits" "$run/l1/bin/"
+	cp "$offsets/vmx_exit_reason" "$run/l1/lib/vmx_exit_reason_offset"
 fi
 if grep -q reload "${scenarios[@]}"; then
 	[ -x "$BUILD/reload" ] || die "no $BUILD/reload: run 'make build/reload'"
