@@ -2,7 +2,7 @@
 # loaded (each VM's table then matches KVM's count exactly), then while it
 # is unloaded, reloaded and reset beside them (a table never counts more
 # than KVM).  It runs on the SVM machine, where a VM's life is cheap (on
-# Bochs with two CPUs it is ten times slower than with one); the unload
+# Bochs with two CPUs it is ten times slower than with one); the stress
 # scenario churns VMs on one CPU while the module reloads on the other.
 # kmemleak, in the rig kernel, must find nothing the hook or the module
 # left behind; the dmesg check that follows every run catches any splat.

@@ -20,19 +20,20 @@ for vm in $vms; do
 		usleep 10000
 	done
 done
-vm_exits() {
-	for vm in $vms; do
-		cat /sys/kernel/debug/kvm/"$vm"-*/exits
-	done
-}
-cycles=1000
-set -- $(vm_exits)
-before="$1 $2"
+# The VMs' directories in KVM's debugfs.
 dirs=
 for vm in $vms; do
 	set -- /sys/kernel/debug/kvm/"$vm"-*
 	dirs="$dirs $1"
 done
+vm_exits() {
+	for dir in $dirs; do
+		cat "$dir/exits"
+	done
+}
+cycles=1000
+set -- $(vm_exits)
+before="$1 $2"
 start=$(date +%s)
 reload /lib/modules/kvm_exitstat.ko $cycles $dirs || fail "the reloads stopped"
 seconds=$(($(date +%s) - start))
@@ -57,4 +58,3 @@ churn_with_reloads "taskset 2" 100 1
 rmmod kvm_exitstat || fail "rmmod kvm_exitstat failed"
 no_leaks "the stress"
 result $KX_NAME PASS "$RELOADS reloads and resets on CPU 0 while VMs came and went on CPU 1, then no leak: $(sed 's/^vm_churn: //' /tmp/churn.out)"
-
