@@ -8,6 +8,7 @@ use crate::{debugfs::SeqWriter, leaf::CpuidRegs, reasons::Vendor};
 use core::{
     ffi::{c_int, c_void},
     fmt, ptr,
+    sync::atomic::{AtomicPtr, Ordering::Relaxed},
 };
 use kernel::{bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
 
@@ -42,15 +43,25 @@ pub trait ExitStats: Send + Sync {
     type Vm: Send + Sync;
     /// The data of a VM that exists at registration or is created after.
     fn vm_init(&self) -> Result<Self::Vm>;
-    /// One VM-Exit with its exit reason (as `vendor()` says), handled in
-    /// `cycles` TSC cycles.
-    fn record_exit(&self, vm: Option<&Self::Vm>, exit_reason: u32, cycles: u64);
+    /// Takes back a VM's data when the VM is destroyed or the collector
+    /// unregistered, once no other callback uses it.
+    fn vm_destroy(&self, vm: Self::Vm);
+    /// One VM-Exit with its exit reason, of `vendor` (what `vendor()` said
+    /// at registration, a constant in each function that KVM calls), and
+    /// the TSC cycles from the exit to the end of its handling.  Called on
+    /// every exit: it is what counting costs.
+    fn record_exit(&self, vm: Option<&Self::Vm>, vendor: Vendor, exit_reason: u32, cycles: u64);
     /// The answer to `query`, or `None` to let KVM answer as it does
     /// without a collector.
     fn emulate_cpuid(&self, vm: Option<&Self::Vm>, query: CpuidQuery) -> Option<CpuidRegs>;
     /// Prints a VM's figures, in its file in KVM's per-VM debugfs directory.
     fn show_vm(&self, vm: &Self::Vm, out: &mut SeqWriter) -> fmt::Result;
 }
+
+/// The registered collector, a `T` of the `Registration<T>` that set it,
+/// for `record_exit`, which KVM calls without it: it is a static call, like
+/// perf's guest callbacks.
+static REGISTERED: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// A collector registered with KVM for as long as this value lives.
 pub struct Registration<T: ExitStats> {
@@ -67,11 +78,23 @@ unsafe impl<T: ExitStats> Send for Registration<T> {}
 unsafe impl<T: ExitStats> Sync for Registration<T> {}
 
 impl<T: ExitStats> Registration<T> {
-    /// Registers `collector`, which gets `vm_init` for every existing VM.
-    /// Fails with `EOPNOTSUPP` if no loaded vendor
+    /// Registers `collector`, which gets `vm_init` for every existing VM and
+    /// exits of `vendor`.  Fails with `EOPNOTSUPP` if no loaded vendor
     /// module reports exits, `EBUSY` if another collector is registered.
-    pub fn new(collector: Arc<T>) -> Result<Self> {
+    pub fn new(collector: Arc<T>, vendor: Vendor) -> Result<Self> {
         let data = ptr::from_ref::<T>(&collector).cast_mut().cast::<c_void>();
+        REGISTERED
+            .compare_exchange(ptr::null_mut(), data, Relaxed, Relaxed)
+            .map_err(|_| EBUSY)?;
+        Self::register(collector, vendor, data)
+            .inspect_err(|_| REGISTERED.store(ptr::null_mut(), Relaxed))
+    }
+
+    fn register(collector: Arc<T>, vendor: Vendor, data: *mut c_void) -> Result<Self> {
+        let record_exit = match vendor {
+            Vendor::Vmx => record_exit::<T, false>,
+            Vendor::Svm => record_exit::<T, true>,
+        };
         let ops = KBox::pin_init(
             Opaque::ffi_init(|ops: *mut bindings::kvm_exit_stats_ops| {
                 // SAFETY: `ops` points to writable, pinned storage.
@@ -79,7 +102,7 @@ impl<T: ExitStats> Registration<T> {
                     ops.write(bindings::kvm_exit_stats_ops {
                         vm_init: Some(vm_init::<T>),
                         vm_destroy: Some(vm_destroy::<T>),
-                        record_exit: Some(record_exit::<T>),
+                        record_exit: Some(record_exit),
                         emulate_cpuid: Some(emulate_cpuid::<T>),
                         show_vm: Some(show_vm::<T>),
                         data,
@@ -88,8 +111,10 @@ impl<T: ExitStats> Registration<T> {
             }),
             GFP_KERNEL,
         )?;
-        // SAFETY: `ops` is initialised and pinned, and `data` points into
-        // `collector`; `drop` unregisters before either is freed.
+        // SAFETY: `ops` is initialised and pinned, and `data` and
+        // `REGISTERED` point into `collector`; `drop` unregisters before
+        // either is freed.  KVM patches in the static call to `record_exit`
+        // after `REGISTERED` is set, synchronising every CPU.
         to_result(unsafe { bindings::kvm_exit_stats_register(ops.get()) })?;
         Ok(Self {
             ops,
@@ -103,6 +128,7 @@ impl<T: ExitStats> Drop for Registration<T> {
         // SAFETY: registered in `new`.  Returns once no callback runs or can
         // run again, so `ops` and `collector` may go afterwards.
         unsafe { bindings::kvm_exit_stats_unregister(self.ops.get()) };
+        REGISTERED.store(ptr::null_mut(), Relaxed);
     }
 }
 
@@ -135,22 +161,27 @@ extern "C" fn vm_init<T: ExitStats>(data: *mut c_void) -> *mut c_void {
     }
 }
 
-extern "C" fn vm_destroy<T: ExitStats>(_data: *mut c_void, vm: *mut c_void) {
-    // SAFETY: KVM passes what `vm_init` returned, non-null, once, after
-    // every other callback that used it.
-    drop(unsafe { KBox::from_raw(vm.cast::<T::Vm>()) });
+extern "C" fn vm_destroy<T: ExitStats>(data: *mut c_void, vm: *mut c_void) {
+    // SAFETY: KVM passes back the `data` that `Registration::new`
+    // registered, and what `vm_init` returned, non-null, once, after every
+    // other callback that used it.
+    let (collector, vm) = unsafe { (collector::<T>(data), KBox::from_raw(vm.cast::<T::Vm>())) };
+    collector.vm_destroy(KBox::into_inner(vm));
 }
 
-extern "C" fn record_exit<T: ExitStats>(
-    data: *mut c_void,
+/// What KVM calls on every exit of an SVM host if `SVM`, else of a VMX
+/// host.
+extern "C" fn record_exit<T: ExitStats, const SVM: bool>(
     vm: *mut c_void,
     exit_reason: u32,
     cycles: u64,
 ) {
-    // SAFETY: KVM passes back the `data` that `Registration::new` registered,
-    // and the VM's data from `vm_init`, which lives until `vm_destroy`.
-    let (collector, vm) = unsafe { (collector::<T>(data), vm_data::<T>(vm)) };
-    collector.record_exit(vm, exit_reason, cycles);
+    // SAFETY: KVM calls this only while the `Registration<T>` that set
+    // `REGISTERED` is registered, and passes the VM's data from `vm_init`,
+    // which lives until `vm_destroy`.
+    let (collector, vm) = unsafe { (collector::<T>(REGISTERED.load(Relaxed)), vm_data::<T>(vm)) };
+    let vendor = if SVM { Vendor::Svm } else { Vendor::Vmx };
+    collector.record_exit(vm, vendor, exit_reason, cycles);
 }
 
 extern "C" fn emulate_cpuid<T: ExitStats>(

@@ -11,11 +11,11 @@
 
 use core::{
     fmt::{self, Write},
-    mem::{offset_of, size_of},
     sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed},
 };
 use kernel::{bindings, c_str, prelude::*, str::CStr, sync::Arc};
 
+pub mod counts;
 pub mod debugfs;
 pub mod hook;
 pub mod leaf;
@@ -24,12 +24,12 @@ pub mod ratelimit;
 pub mod reasons;
 pub mod table;
 
+use counts::{ExitCounts, ExitSlot, Host};
 use debugfs::{SeqWriter, Spec};
 use hook::{CpuidQuery, ExitStats};
-use leaf::{Answer, Counters, Counts, CpuidRegs, ExitCounters, Layout};
-use percpu::{possible_cpus, Field, PerCpu};
+use leaf::{Answer, Counters, Counts, CpuidRegs, Layout};
 use ratelimit::RateLimit;
-use reasons::{Slot, Vendor};
+use reasons::Vendor;
 
 module! {
     type: KvmExitStat,
@@ -37,125 +37,6 @@ module! {
     author: "kvm-exitstat developers",
     description: "VM exit counts and handling cycles, served to guests through CPUID",
     license: "GPL",
-}
-
-/// What each CPU keeps: its counters, and the reset they count since.
-#[repr(C)]
-struct CpuCounters {
-    epoch: u64,
-    counters: Counters,
-}
-
-// SAFETY: `#[repr(C)]`, and `Counters` is `#[repr(C)]` `ExitCounters`,
-// which are `#[repr(C)]` pairs of `u64`s.
-unsafe impl percpu::U64s for CpuCounters {}
-
-const EPOCH: Field<CpuCounters> = match Field::at(offset_of!(CpuCounters, epoch)) {
-    Some(field) => field,
-    None => panic!("the epoch is a u64 of CpuCounters"),
-};
-
-/// The offset of the totals in `CpuCounters`.
-const TOTAL: usize = offset_of!(CpuCounters, counters) + offset_of!(Counters, total);
-
-/// The offset of slot `slot`'s counters in `CpuCounters`.
-fn reason_offset(slot: Slot) -> usize {
-    offset_of!(CpuCounters, counters)
-        + offset_of!(Counters, by_reason)
-        + slot.index() * size_of::<ExitCounters>()
-}
-
-/// The exits and cycles of the `ExitCounters` at `offset`.
-fn exit_fields(offset: usize) -> Option<[Field<CpuCounters>; 2]> {
-    Some([
-        Field::at(offset + offset_of!(ExitCounters, exits))?,
-        Field::at(offset + offset_of!(ExitCounters, cycles))?,
-    ])
-}
-
-/// The counters of every CPU, for the host or one VM.  A reset starts a new
-/// epoch: each CPU zeroes its own counters at its first exit in the new
-/// epoch, and readers skip the CPUs still in an old one, so a reset is
-/// exact even while exits are being counted.
-struct ExitCounts {
-    per_cpu: PerCpu<CpuCounters>,
-}
-
-impl ExitCounts {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            per_cpu: PerCpu::new()?,
-        })
-    }
-
-    /// Counts one exit in `slot`.  KVM calls this with preemption
-    /// disabled, so it all happens on one CPU.
-    fn record(&self, epoch: u64, slot: Slot, cycles: u64) {
-        if self.per_cpu.read_local(EPOCH) != epoch {
-            // Zero first: a reader that sees the new epoch sees zeroes.
-            for field in Field::all() {
-                self.per_cpu.write_local(field, 0);
-            }
-            self.per_cpu.write_local(EPOCH, epoch);
-        }
-        for offset in [TOTAL, reason_offset(slot)] {
-            if let Some([exits, spent]) = exit_fields(offset) {
-                self.per_cpu.add(exits, 1);
-                self.per_cpu.add(spent, cycles);
-            }
-        }
-    }
-
-    /// The counters as of `epoch`.
-    fn since(&self, epoch: u64) -> Epoch<'_> {
-        Epoch {
-            counts: self,
-            epoch,
-        }
-    }
-}
-
-/// Counters read as of one epoch.
-struct Epoch<'a> {
-    counts: &'a ExitCounts,
-    epoch: u64,
-}
-
-impl Epoch<'_> {
-    /// The `ExitCounters` at `offset`, summed over the CPUs in this epoch.
-    fn sum(&self, offset: usize) -> ExitCounters {
-        let Some([exits, spent]) = exit_fields(offset) else {
-            return ExitCounters::default();
-        };
-        let per_cpu = &self.counts.per_cpu;
-        possible_cpus()
-            .filter(|&cpu| per_cpu.read(cpu, EPOCH) == self.epoch)
-            .map(|cpu| ExitCounters {
-                exits: per_cpu.read(cpu, exits),
-                cycles: per_cpu.read(cpu, spent),
-            })
-            .sum()
-    }
-
-    /// All counters.
-    fn snapshot(&self) -> Counters {
-        let mut all = Counters::ZERO;
-        all.total = self.total();
-        for (slot, counters) in Slot::all().zip(all.by_reason.iter_mut()) {
-            *counters = self.reason(slot);
-        }
-        all
-    }
-}
-
-impl Counts for Epoch<'_> {
-    fn total(&self) -> ExitCounters {
-        self.sum(TOTAL)
-    }
-
-    fn reason(&self, slot: Slot) -> ExitCounters {
-        self.sum(reason_offset(slot))
-    }
 }
 
 /// Whose figures the leaves give a guest.
@@ -187,7 +68,8 @@ impl Scope {
 struct Collector {
     /// Whose exit reasons KVM reports.
     vendor: Vendor,
-    host: ExitCounts,
+    #[pin]
+    host: Host,
     /// The epoch of every `ExitCounts`: a reset resets the host and all VMs.
     epoch: AtomicU64,
     /// Whether the leaves give the guest its VM's figures (else the host's).
@@ -206,7 +88,7 @@ impl Collector {
     fn new(vendor: Vendor) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             vendor,
-            host: ExitCounts::new()?,
+            host <- Host::new(),
             epoch: AtomicU64::new(0),
             vm_scope: AtomicBool::new(true),
             guest_access: AtomicBool::new(true),
@@ -236,6 +118,17 @@ impl Collector {
         self.host.since(self.epoch()).snapshot()
     }
 
+    fn answer(&self, query: CpuidQuery, counts: &impl Counts) -> Option<Answer> {
+        leaf::answer(
+            self.vendor,
+            query.leaf,
+            query.subleaf,
+            query.own_exit,
+            self.layout(),
+            counts,
+        )
+    }
+
     fn log_query(&self, answer: &Answer, scope: Scope) {
         if self.log_queries.load(Relaxed) && self.query_log.allow(c_str!("kvm_exitstat")) {
             pr_info!("{answer} ({} scope)\n", scope.name());
@@ -244,45 +137,51 @@ impl Collector {
 }
 
 impl ExitStats for Collector {
-    type Vm = ExitCounts;
+    type Vm = Arc<ExitCounts>;
 
-    fn vm_init(&self) -> Result<ExitCounts> {
-        ExitCounts::new().inspect_err(|_| {
+    fn vm_init(&self) -> Result<Arc<ExitCounts>> {
+        self.host.add_vm().inspect_err(|_| {
             pr_warn!("no memory for a VM's counters: its exits count only for the host\n");
         })
     }
 
-    fn record_exit(&self, vm: Option<&ExitCounts>, exit_reason: u32, cycles: u64) {
-        let epoch = self.epoch();
-        let slot = self.vendor.slot(exit_reason);
-        self.host.record(epoch, slot, cycles);
-        if let Some(vm) = vm {
-            vm.record(epoch, slot, cycles);
+    fn vm_destroy(&self, vm: Arc<ExitCounts>) {
+        self.host.retire_vm(&vm, self.epoch());
+    }
+
+    // Inlined into the function KVM calls on every exit, where `vendor` is
+    // a constant.
+    #[inline]
+    fn record_exit(
+        &self,
+        vm: Option<&Arc<ExitCounts>>,
+        vendor: Vendor,
+        exit_reason: u32,
+        cycles: u64,
+    ) {
+        if let Some(slot) = ExitSlot::new(vendor.slot(exit_reason)) {
+            match vm {
+                Some(vm) => vm.record(self.epoch(), slot, cycles),
+                None => self.host.unattributed.record(self.epoch(), slot, cycles),
+            }
         }
     }
 
-    fn emulate_cpuid(&self, vm: Option<&ExitCounts>, query: CpuidQuery) -> Option<CpuidRegs> {
+    fn emulate_cpuid(&self, vm: Option<&Arc<ExitCounts>>, query: CpuidQuery) -> Option<CpuidRegs> {
         if !self.guest_access.load(Relaxed) {
             return None;
         }
         let scope = self.scope();
-        let counts = match scope {
-            Scope::Vm => vm?,
-            Scope::Host => &self.host,
+        let epoch = self.epoch();
+        let answer = match scope {
+            Scope::Vm => self.answer(query, &vm?.since(epoch))?,
+            Scope::Host => self.answer(query, &self.host.since(epoch))?,
         };
-        let answer = leaf::answer(
-            self.vendor,
-            query.leaf,
-            query.subleaf,
-            query.own_exit,
-            self.layout(),
-            &counts.since(self.epoch()),
-        )?;
         self.log_query(&answer, scope);
         Some(answer.regs())
     }
 
-    fn show_vm(&self, vm: &ExitCounts, out: &mut SeqWriter) -> fmt::Result {
+    fn show_vm(&self, vm: &Arc<ExitCounts>, out: &mut SeqWriter) -> fmt::Result {
         let counters = vm.since(self.epoch()).snapshot();
         write!(out, "{}", table::Table(self.vendor, &counters))
     }
@@ -386,7 +285,7 @@ impl kernel::Module for KvmExitStat {
         };
         let vendor = hook::vendor().ok_or_else(no_vendor)?;
         let collector = Arc::pin_init(Collector::new(vendor), GFP_KERNEL)?;
-        let registration = hook::Registration::new(collector.clone()).map_err(|error| {
+        let registration = hook::Registration::new(collector.clone(), vendor).map_err(|error| {
             if error.to_errno() == -(bindings::EOPNOTSUPP as i32) {
                 // Unloaded since it was asked.
                 no_vendor()

@@ -2,15 +2,20 @@
 
 //! Per-CPU counters: every CPU adds to its own copy of a struct of `u64`s,
 //! with single instructions and no shared cache line, and any CPU reads
-//! every copy.  A safe wrapper of `alloc_percpu()`, `this_cpu_*()`,
-//! `per_cpu_ptr()` and `for_each_possible_cpu()`.
+//! every copy.  A safe wrapper of `alloc_percpu()`, `per_cpu_ptr()` and
+//! `for_each_possible_cpu()`, and of x86-64's `this_cpu_*()` operations,
+//! inlined: they run on every VM exit.
 
 use core::{
+    arch::asm,
     marker::PhantomData,
     mem::{align_of, size_of},
     ptr::{self, NonNull},
 };
 use kernel::{bindings, prelude::*};
+
+#[cfg(not(all(CONFIG_X86_64, CONFIG_SMP)))]
+compile_error!("per-CPU operations are written for x86-64 SMP kernels");
 
 /// A struct that per-CPU counters are made of.
 ///
@@ -47,6 +52,28 @@ impl<T: U64s> Field<T> {
         (0..size_of::<T>())
             .step_by(size_of::<u64>())
             .map(|offset| Self(offset, PhantomData))
+    }
+}
+
+/// Two consecutive `u64`s of a `T`: the offset of the first, checked when
+/// the `Pair` is made.
+pub struct Pair<T>(usize, PhantomData<T>);
+
+impl<T> Clone for Pair<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Pair<T> {}
+
+impl<T: U64s> Pair<T> {
+    /// The `u64`s at byte `offset` and `offset + 8` in `T`, if there are.
+    pub const fn at(offset: usize) -> Option<Self> {
+        match Field::<T>::at(offset + size_of::<u64>()) {
+            Some(_) if offset % size_of::<u64>() == 0 => Some(Self(offset, PhantomData)),
+            _ => None,
+        }
     }
 }
 
@@ -97,24 +124,54 @@ impl<T: U64s> PerCpu<T> {
         self.0.as_ptr().cast::<u8>().wrapping_add(field.0).cast()
     }
 
-    /// Adds `value` to the current CPU's `field`.  One instruction: it
-    /// stays correct if the task migrates.
-    pub fn add(&self, field: Field<T>, value: u64) {
-        // SAFETY: a per-CPU pointer to a `u64` of our allocation (`Field`
-        // checks the offset).
-        unsafe { bindings::this_cpu_add_u64(self.field(field), value) }
-    }
-
     /// The current CPU's `field`.
     pub fn read_local(&self, field: Field<T>) -> u64 {
-        // SAFETY: as in `add`.
-        unsafe { bindings::this_cpu_read_u64(self.field(field)) }
+        let value;
+        // SAFETY: on x86-64 SMP, %gs holds the current CPU's per-CPU offset,
+        // so %gs plus a per-CPU pointer to a `u64` of our allocation
+        // (`Field` checks the offset) is this CPU's copy, as in
+        // `this_cpu_read()`.  One instruction: it cannot be torn by a
+        // migration.
+        unsafe {
+            asm!(
+                "mov {value}, qword ptr gs:[{field}]",
+                value = lateout(reg) value,
+                field = in(reg) self.field(field),
+                options(nostack, readonly, preserves_flags),
+            )
+        };
+        value
     }
 
     /// Sets the current CPU's `field` to `value`.
     pub fn write_local(&self, field: Field<T>, value: u64) {
-        // SAFETY: as in `add`.
-        unsafe { bindings::this_cpu_write_u64(self.field(field), value) }
+        // SAFETY: as in `read_local`.
+        unsafe {
+            asm!(
+                "mov qword ptr gs:[{field}], {value}",
+                field = in(reg) self.field(field),
+                value = in(reg) value,
+                options(nostack, preserves_flags),
+            )
+        };
+    }
+
+    /// Adds 1 to the current CPU's `count` and `amount` to the `u64` that
+    /// follows it, where a count of events keeps their total cost.  Each add
+    /// is one instruction, so each stays correct if the task migrates.
+    pub fn count(&self, count: Pair<T>, amount: u64) {
+        // SAFETY: as in `read_local`; `Pair` checks that both `u64`s are in
+        // our allocation.
+        unsafe {
+            asm!(
+                "inc qword ptr gs:[{base} + {offset}]",
+                "add qword ptr gs:[{base} + {offset} + 8], {amount}",
+                base = in(reg) self.0.as_ptr(),
+                offset = in(reg) count.0,
+                amount = in(reg) amount,
+                options(nostack),
+            )
+        };
     }
 
     /// CPU `cpu`'s `field`, which that CPU may be changing meanwhile.

@@ -403,6 +403,14 @@ fn svm_slot(code: u32) -> Slot {
     Slot(index as usize)
 }
 
+/// `Slot::BEYOND`, out of line: the module maps a reason on every exit,
+/// and KVM's VMX exit reasons are all within the SDM's.
+#[cold]
+#[inline(never)]
+fn beyond() -> Slot {
+    Slot::BEYOND
+}
+
 /// The SVM exit code counted in `slot`.
 fn svm_code(slot: Slot) -> Option<u32> {
     let index = u32::try_from(slot.0).ok()?;
@@ -454,7 +462,7 @@ impl Vendor {
         match self {
             Vendor::Vmx => match exit_reason & BASIC_REASON_MASK {
                 basic if basic <= MAX_REASON => Slot(basic as usize),
-                _ => Slot::BEYOND,
+                _ => beyond(),
             },
             Vendor::Svm => svm_slot(exit_reason),
         }
