@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The counters: per CPU and per VM, by exit reason slot.  An exit costs an
-//! epoch check and two adds to its VM's counters; the totals are the sum of
-//! the slots, and the host's figures the sum of the VMs'.
+//! The counters: per CPU and per VM, by exit reason slot.  An exit costs
+//! two adds to its VM's counters; the totals are the sum of the slots, and
+//! the host's figures the sum of the VMs'.
 
 use crate::{
     leaf::{Counters, Counts, ExitCounters},
-    percpu::{self, possible_cpus, Cpu, Field, Pair, PerCpu},
+    percpu::{self, possible_cpus, Cpu, CpusHeld, Field, Pair, PerCpu},
     reasons::{Slot, SLOTS},
 };
 use core::mem::{offset_of, size_of};
@@ -16,22 +16,15 @@ use kernel::{
     sync::{Arc, SpinLock},
 };
 
-/// What each CPU keeps: the reset it counts since, and its counters by
-/// exit reason slot.
+/// What each CPU keeps: its counters by exit reason slot.
 #[repr(C)]
 struct CpuCounters {
-    epoch: u64,
     by_reason: [ExitCounters; SLOTS],
 }
 
 // SAFETY: `#[repr(C)]`, and `ExitCounters` is a `#[repr(C)]` pair of
 // `u64`s.
 unsafe impl percpu::U64s for CpuCounters {}
-
-const EPOCH: Field<CpuCounters> = match Field::at(offset_of!(CpuCounters, epoch)) {
-    Some(field) => field,
-    None => panic!("the epoch is a u64 of CpuCounters"),
-};
 
 const _: () = assert!(
     offset_of!(ExitCounters, cycles) == offset_of!(ExitCounters, exits) + size_of::<u64>(),
@@ -55,54 +48,24 @@ impl ExitSlot {
 }
 
 /// The counters of every CPU, for one VM or for the exits of VMs that have
-/// none.  A reset starts a new epoch: each CPU zeroes its own counters at
-/// its first exit in the new epoch, and readers skip the CPUs still in an
-/// old one, so a reset is exact even while exits are being counted.
+/// none.
 pub struct ExitCounts {
     per_cpu: PerCpu<CpuCounters>,
 }
 
 impl ExitCounts {
-    /// Counters at zero, in epoch 0.
+    /// Counters at zero.
     pub fn new() -> Result<Self> {
         Ok(Self {
             per_cpu: PerCpu::new()?,
         })
     }
 
-    /// Counts one exit in `slot`.  KVM calls this with preemption
-    /// disabled, so it all happens on one CPU.
-    pub fn record(&self, epoch: u64, slot: ExitSlot, cycles: u64) {
-        if self.per_cpu.read_local(EPOCH) != epoch {
-            // Zero first: a reader that sees the new epoch sees zeroes.
-            for field in Field::all() {
-                self.per_cpu.write_local(field, 0);
-            }
-            self.per_cpu.write_local(EPOCH, epoch);
-        }
+    /// Counts one exit in `slot`.  KVM calls this with interrupts disabled,
+    /// so a reset, which zeroes each CPU's counters in an IPI, comes before
+    /// or after the whole exit.
+    pub fn record(&self, slot: ExitSlot, cycles: u64) {
         self.per_cpu.count(slot.0, cycles);
-    }
-
-    /// The counters as of `epoch`.
-    pub fn since(&self, epoch: u64) -> Epoch<'_> {
-        Epoch {
-            counts: self,
-            epoch,
-        }
-    }
-}
-
-/// Counters read as of one epoch.
-pub struct Epoch<'a> {
-    counts: &'a ExitCounts,
-    epoch: u64,
-}
-
-impl Epoch<'_> {
-    /// The CPUs whose counters are in this epoch.
-    fn cpus(&self) -> impl Iterator<Item = Cpu> + '_ {
-        let per_cpu = &self.counts.per_cpu;
-        possible_cpus().filter(move |&cpu| per_cpu.read(cpu, EPOCH) == self.epoch)
     }
 
     /// CPU `cpu`'s counters of slot `slot`.
@@ -115,14 +78,14 @@ impl Epoch<'_> {
             return ExitCounters::default();
         };
         ExitCounters {
-            exits: self.counts.per_cpu.read(cpu, exits),
-            cycles: self.counts.per_cpu.read(cpu, cycles),
+            exits: self.per_cpu.read(cpu, exits),
+            cycles: self.per_cpu.read(cpu, cycles),
         }
     }
 
     /// Adds the counters by reason to `all`'s, leaving its totals alone.
     fn add_to(&self, all: &mut Counters) {
-        for cpu in self.cpus() {
+        for cpu in possible_cpus() {
             for (slot, counters) in Slot::all().zip(all.by_reason.iter_mut()) {
                 *counters = *counters + self.read(cpu, slot);
             }
@@ -138,30 +101,29 @@ impl Epoch<'_> {
     }
 }
 
-impl Counts for Epoch<'_> {
+impl Counts for ExitCounts {
     fn total(&self) -> ExitCounters {
-        self.cpus()
+        possible_cpus()
             .flat_map(|cpu| Slot::all().map(move |slot| self.read(cpu, slot)))
             .sum()
     }
 
     fn reason(&self, slot: Slot) -> ExitCounters {
-        self.cpus().map(|cpu| self.read(cpu, slot)).sum()
+        possible_cpus().map(|cpu| self.read(cpu, slot)).sum()
     }
 }
 
 /// The counters of every VM that has its own, and what the VMs destroyed
-/// since a reset counted.
+/// since the last reset counted.
 pub struct Vms {
     /// Keyed by the counters' address.
     live: RBTree<usize, Arc<ExitCounts>>,
     retired: Counters,
-    /// The epoch that `retired` counts since.
-    retired_epoch: u64,
 }
 
 /// The host's counters: those of every VM, live or destroyed, and those of
-/// the exits of VMs that have none of their own.
+/// the exits of VMs that have none of their own.  Readers hold the lock
+/// that a reset holds, so that they never see one half done.
 #[pin_data]
 pub struct Host {
     #[pin]
@@ -182,7 +144,6 @@ impl Host {
                 Vms {
                     live: RBTree::new(),
                     retired: Counters::ZERO,
-                    retired_epoch: 0,
                 },
                 "kvm_exitstat::vms"
             ),
@@ -198,70 +159,75 @@ impl Host {
         Ok(counts)
     }
 
-    /// Keeps what a destroyed VM counted since `epoch` in the host's
-    /// figures.  Its vCPUs no longer exit.
-    pub fn retire_vm(&self, counts: &Arc<ExitCounts>, epoch: u64) {
+    /// Keeps what a destroyed VM counted in the host's figures.  Its vCPUs
+    /// no longer exit.
+    pub fn retire_vm(&self, counts: &Arc<ExitCounts>) {
         let mut vms = self.vms.lock();
         vms.live.remove(&key(counts));
-        if epoch < vms.retired_epoch {
-            // A reset since `epoch` has already cleared what it counted.
-            return;
-        }
-        if epoch > vms.retired_epoch {
-            vms.retired = Counters::ZERO;
-            vms.retired_epoch = epoch;
-        }
-        counts.since(epoch).add_to(&mut vms.retired);
+        counts.add_to(&mut vms.retired);
         vms.retired.total = vms.retired.by_reason.iter().copied().sum();
     }
 
-    /// The host's counters as of `epoch`.
-    pub fn since(&self, epoch: u64) -> HostEpoch<'_> {
-        HostEpoch { host: self, epoch }
+    /// Sets every counter to zero.  Each CPU zeroes its own, between two
+    /// exits, so that the counts start over exactly at the reset, even
+    /// while exits are being counted.  May sleep.
+    pub fn reset(&self) {
+        let cpus = CpusHeld::lock();
+        let mut vms = self.vms.lock();
+        vms.retired = Counters::ZERO;
+        let vms = &*vms;
+        let all = || {
+            let live = vms.live.values().map(|vm| &**vm);
+            Iterator::chain(live, [&self.unattributed])
+        };
+        cpus.on_each_online(&|| all().for_each(|counts| counts.per_cpu.zero_local()));
+        for cpu in cpus.offline() {
+            all().for_each(|counts| counts.per_cpu.zero_offline(cpu));
+        }
+    }
+
+    /// `f` of the host's counters.
+    pub fn read<R>(&self, f: impl FnOnce(&HostCounts<'_>) -> R) -> R {
+        let vms = self.vms.lock();
+        f(&HostCounts {
+            vms: &vms,
+            unattributed: &self.unattributed,
+        })
+    }
+
+    /// `f` of `vm`'s counters.
+    pub fn read_vm<R>(&self, vm: &ExitCounts, f: impl FnOnce(&ExitCounts) -> R) -> R {
+        let _no_reset = self.vms.lock();
+        f(vm)
     }
 }
 
-/// The host's counters read as of one epoch.
-pub struct HostEpoch<'a> {
-    host: &'a Host,
-    epoch: u64,
+/// The host's counters, read under the lock.
+pub struct HostCounts<'a> {
+    vms: &'a Vms,
+    unattributed: &'a ExitCounts,
 }
 
-impl HostEpoch<'_> {
+impl HostCounts<'_> {
     /// The sum of `of` over every VM's counters and the unattributed ones.
     fn sum(&self, of: impl Fn(&dyn Counts) -> ExitCounters) -> ExitCounters {
-        let vms = self.host.vms.lock();
-        let live: ExitCounters = vms.live.values().map(|vm| of(&vm.since(self.epoch))).sum();
-        let retired = if vms.retired_epoch == self.epoch {
-            of(&vms.retired)
-        } else {
-            ExitCounters::default()
-        };
-        live + retired + of(&self.host.unattributed.since(self.epoch))
+        let live: ExitCounters = self.vms.live.values().map(|vm| of(&**vm)).sum();
+        live + of(&self.vms.retired) + of(self.unattributed)
     }
 
     /// All counters.
     pub fn snapshot(&self) -> Counters {
-        let mut all = self.host.unattributed.since(self.epoch).snapshot();
-        {
-            let vms = self.host.vms.lock();
-            for vm in vms.live.values() {
-                vm.since(self.epoch).add_to(&mut all);
-            }
-            if vms.retired_epoch == self.epoch {
-                for (counters, retired) in
-                    all.by_reason.iter_mut().zip(vms.retired.by_reason.iter())
-                {
-                    *counters = *counters + *retired;
-                }
-            }
+        let mut all = self.vms.retired;
+        for vm in self.vms.live.values() {
+            vm.add_to(&mut all);
         }
+        self.unattributed.add_to(&mut all);
         all.total = all.by_reason.iter().copied().sum();
         all
     }
 }
 
-impl Counts for HostEpoch<'_> {
+impl Counts for HostCounts<'_> {
     fn total(&self) -> ExitCounters {
         self.sum(|counts| counts.total())
     }

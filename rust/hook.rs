@@ -10,7 +10,13 @@ use core::{
     fmt, ptr,
     sync::atomic::{AtomicPtr, Ordering::Relaxed},
 };
-use kernel::{bindings, error::to_result, prelude::*, sync::Arc, types::Opaque};
+use kernel::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::Arc,
+    types::{ForeignOwnable, Opaque},
+};
 
 /// Whose exit reasons KVM reports, those of its loaded vendor module;
 /// `None` if no vendor module that reports exits is loaded.
@@ -35,33 +41,42 @@ pub struct CpuidQuery {
     pub own_exit: Option<u32>,
 }
 
-/// What KVM calls.  `record_exit` and `emulate_cpuid` run with preemption
-/// disabled, so on one CPU throughout, and must not sleep.  `vm` is what
-/// `vm_init` made for the VM of the exit or query: `None` if it failed.
+/// What KVM calls.  `record_exit` runs with interrupts disabled and
+/// `emulate_cpuid` with preemption disabled, so on one CPU throughout, and
+/// neither may sleep.  `vm` is what `vm_init` made for the VM of the exit or
+/// query, borrowed: `None` if it failed.
 pub trait ExitStats: Send + Sync {
-    /// What the collector keeps for each VM.
-    type Vm: Send + Sync;
+    /// What the collector keeps for each VM: KVM holds it as a pointer,
+    /// which the exit path follows without another indirection.
+    type Vm: ForeignOwnable + Send + Sync;
     /// The data of a VM that exists at registration or is created after.
     fn vm_init(&self) -> Result<Self::Vm>;
     /// Takes back a VM's data when the VM is destroyed or the collector
     /// unregistered, once no other callback uses it.
     fn vm_destroy(&self, vm: Self::Vm);
-    /// One VM-Exit with its exit reason, of `vendor` (what `vendor()` said
-    /// at registration, a constant in each function that KVM calls), and
-    /// the TSC cycles from the exit to the end of its handling.  Called on
-    /// every exit: it is what counting costs.
-    fn record_exit(&self, vm: Option<&Self::Vm>, vendor: Vendor, exit_reason: u32, cycles: u64);
+    /// One VM-Exit of `vm` with its exit reason, of `vendor` (what
+    /// `vendor()` said at registration, a constant in each function that
+    /// KVM calls), and the TSC cycles from the exit to the end of its
+    /// handling.  Called on every exit: it is what counting costs, so it
+    /// gets the VM's data alone.
+    fn record_exit(vm: Borrowed<'_, Self>, vendor: Vendor, exit_reason: u32, cycles: u64);
+    /// The same for an exit of a VM that has no data (`vm_init` failed).
+    fn record_exit_without_vm(&self, vendor: Vendor, exit_reason: u32, cycles: u64);
     /// The answer to `query`, or `None` to let KVM answer as it does
     /// without a collector.
-    fn emulate_cpuid(&self, vm: Option<&Self::Vm>, query: CpuidQuery) -> Option<CpuidRegs>;
+    fn emulate_cpuid(&self, vm: Option<Borrowed<'_, Self>>, query: CpuidQuery)
+        -> Option<CpuidRegs>;
     /// Prints a VM's figures, in its file in KVM's per-VM debugfs directory.
-    fn show_vm(&self, vm: &Self::Vm, out: &mut SeqWriter) -> fmt::Result;
+    fn show_vm(&self, vm: Borrowed<'_, Self>, out: &mut SeqWriter) -> fmt::Result;
 }
 
 /// The registered collector, a `T` of the `Registration<T>` that set it,
 /// for `record_exit`, which KVM calls without it: it is a static call, like
 /// perf's guest callbacks.
 static REGISTERED: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// A VM's data, borrowed from KVM for a callback.
+pub type Borrowed<'a, T> = <<T as ExitStats>::Vm as ForeignOwnable>::Borrowed<'a>;
 
 /// A collector registered with KVM for as long as this value lives.
 pub struct Registration<T: ExitStats> {
@@ -143,20 +158,19 @@ unsafe fn collector<'a, T: ExitStats>(data: *mut c_void) -> &'a T {
 
 /// # Safety
 ///
-/// `vm` is null or came from `vm_init::<T>` and is not yet destroyed.
-unsafe fn vm_data<'a, T: ExitStats>(vm: *mut c_void) -> Option<&'a T::Vm> {
-    // SAFETY: per the contract, a non-null `vm` is a live `KBox<T::Vm>`.
-    unsafe { vm.cast::<T::Vm>().as_ref() }
+/// `vm` is null or came from `vm_init::<T>` and is not yet destroyed, and
+/// stays so for `'a`.
+unsafe fn vm_data<'a, T: ExitStats>(vm: *mut c_void) -> Option<Borrowed<'a, T>> {
+    // SAFETY: per the contract, a non-null `vm` is what `into_foreign`
+    // returned, not yet taken back by `from_foreign`.
+    (!vm.is_null()).then(|| unsafe { T::Vm::borrow(vm) })
 }
 
 extern "C" fn vm_init<T: ExitStats>(data: *mut c_void) -> *mut c_void {
     // SAFETY: KVM passes back the `data` that `Registration::new` registered.
     let collector = unsafe { collector::<T>(data) };
-    match collector
-        .vm_init()
-        .and_then(|vm| Ok(KBox::new(vm, GFP_KERNEL)?))
-    {
-        Ok(vm) => KBox::into_raw(vm).cast(),
+    match collector.vm_init() {
+        Ok(vm) => vm.into_foreign().cast_mut(),
         Err(_) => ptr::null_mut(),
     }
 }
@@ -165,8 +179,8 @@ extern "C" fn vm_destroy<T: ExitStats>(data: *mut c_void, vm: *mut c_void) {
     // SAFETY: KVM passes back the `data` that `Registration::new`
     // registered, and what `vm_init` returned, non-null, once, after every
     // other callback that used it.
-    let (collector, vm) = unsafe { (collector::<T>(data), KBox::from_raw(vm.cast::<T::Vm>())) };
-    collector.vm_destroy(KBox::into_inner(vm));
+    let (collector, vm) = unsafe { (collector::<T>(data), T::Vm::from_foreign(vm)) };
+    collector.vm_destroy(vm);
 }
 
 /// What KVM calls on every exit of an SVM host if `SVM`, else of a VMX
@@ -176,12 +190,18 @@ extern "C" fn record_exit<T: ExitStats, const SVM: bool>(
     exit_reason: u32,
     cycles: u64,
 ) {
-    // SAFETY: KVM calls this only while the `Registration<T>` that set
-    // `REGISTERED` is registered, and passes the VM's data from `vm_init`,
-    // which lives until `vm_destroy`.
-    let (collector, vm) = unsafe { (collector::<T>(REGISTERED.load(Relaxed)), vm_data::<T>(vm)) };
     let vendor = if SVM { Vendor::Svm } else { Vendor::Vmx };
-    collector.record_exit(vm, vendor, exit_reason, cycles);
+    // SAFETY: KVM passes the VM's data from `vm_init`, which lives until
+    // `vm_destroy`.
+    match unsafe { vm_data::<T>(vm) } {
+        Some(vm) => T::record_exit(vm, vendor, exit_reason, cycles),
+        None => {
+            // SAFETY: KVM calls this only while the `Registration<T>` that
+            // set `REGISTERED` is registered.
+            let collector = unsafe { collector::<T>(REGISTERED.load(Relaxed)) };
+            collector.record_exit_without_vm(vendor, exit_reason, cycles);
+        }
+    }
 }
 
 extern "C" fn emulate_cpuid<T: ExitStats>(

@@ -11,9 +11,14 @@
 
 use core::{
     fmt::{self, Write},
-    sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed},
+    sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed},
 };
-use kernel::{bindings, c_str, prelude::*, str::CStr, sync::Arc};
+use kernel::{
+    bindings, c_str,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, ArcBorrow},
+};
 
 pub mod counts;
 pub mod debugfs;
@@ -70,8 +75,6 @@ struct Collector {
     vendor: Vendor,
     #[pin]
     host: Host,
-    /// The epoch of every `ExitCounts`: a reset resets the host and all VMs.
-    epoch: AtomicU64,
     /// Whether the leaves give the guest its VM's figures (else the host's).
     vm_scope: AtomicBool,
     /// Whether the leaves are answered; if not, KVM answers as stock.
@@ -89,7 +92,6 @@ impl Collector {
         try_pin_init!(Self {
             vendor,
             host <- Host::new(),
-            epoch: AtomicU64::new(0),
             vm_scope: AtomicBool::new(true),
             guest_access: AtomicBool::new(true),
             layout: AtomicU8::new(Layout::default() as u8),
@@ -110,12 +112,8 @@ impl Collector {
         }
     }
 
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Relaxed)
-    }
-
     fn host_snapshot(&self) -> Counters {
-        self.host.since(self.epoch()).snapshot()
+        self.host.read(|host| host.snapshot())
     }
 
     fn answer(&self, query: CpuidQuery, counts: &impl Counts) -> Option<Answer> {
@@ -146,43 +144,46 @@ impl ExitStats for Collector {
     }
 
     fn vm_destroy(&self, vm: Arc<ExitCounts>) {
-        self.host.retire_vm(&vm, self.epoch());
+        self.host.retire_vm(&vm);
     }
 
     // Inlined into the function KVM calls on every exit, where `vendor` is
     // a constant.
     #[inline]
-    fn record_exit(
-        &self,
-        vm: Option<&Arc<ExitCounts>>,
-        vendor: Vendor,
-        exit_reason: u32,
-        cycles: u64,
-    ) {
+    fn record_exit(vm: ArcBorrow<'_, ExitCounts>, vendor: Vendor, exit_reason: u32, cycles: u64) {
         if let Some(slot) = ExitSlot::new(vendor.slot(exit_reason)) {
-            match vm {
-                Some(vm) => vm.record(self.epoch(), slot, cycles),
-                None => self.host.unattributed.record(self.epoch(), slot, cycles),
-            }
+            vm.record(slot, cycles);
         }
     }
 
-    fn emulate_cpuid(&self, vm: Option<&Arc<ExitCounts>>, query: CpuidQuery) -> Option<CpuidRegs> {
+    fn record_exit_without_vm(&self, vendor: Vendor, exit_reason: u32, cycles: u64) {
+        if let Some(slot) = ExitSlot::new(vendor.slot(exit_reason)) {
+            self.host.unattributed.record(slot, cycles);
+        }
+    }
+
+    fn emulate_cpuid(
+        &self,
+        vm: Option<ArcBorrow<'_, ExitCounts>>,
+        query: CpuidQuery,
+    ) -> Option<CpuidRegs> {
         if !self.guest_access.load(Relaxed) {
             return None;
         }
         let scope = self.scope();
-        let epoch = self.epoch();
         let answer = match scope {
-            Scope::Vm => self.answer(query, &vm?.since(epoch))?,
-            Scope::Host => self.answer(query, &self.host.since(epoch))?,
+            Scope::Vm => {
+                let vm = vm?;
+                self.host.read_vm(&vm, |vm| self.answer(query, vm))?
+            }
+            Scope::Host => self.host.read(|host| self.answer(query, host))?,
         };
         self.log_query(&answer, scope);
         Some(answer.regs())
     }
 
-    fn show_vm(&self, vm: &Arc<ExitCounts>, out: &mut SeqWriter) -> fmt::Result {
-        let counters = vm.since(self.epoch()).snapshot();
+    fn show_vm(&self, vm: ArcBorrow<'_, ExitCounts>, out: &mut SeqWriter) -> fmt::Result {
+        let counters = self.host.read_vm(&vm, |vm| vm.snapshot());
         write!(out, "{}", table::Table(self.vendor, &counters))
     }
 }
@@ -258,7 +259,7 @@ impl debugfs::Files for Collector {
                 self.vm_scope.store(scope == Scope::Vm, Relaxed);
             }
             Knob::Reset if debugfs::parse_bool(input)? => {
-                self.epoch.fetch_add(1, Relaxed);
+                self.host.reset();
             }
             Knob::Reset => {}
             Knob::Stats | Knob::GuestAccess | Knob::LogQueries => return Err(EINVAL),

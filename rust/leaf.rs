@@ -65,7 +65,7 @@ impl core::iter::Sum for ExitCounters {
 }
 
 /// All counters: the totals, and one `ExitCounters` per reason slot
-/// (`Vendor::slot`).  The module keeps one per CPU.
+/// (`Vendor::slot`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {

@@ -2,12 +2,14 @@
 
 //! Per-CPU counters: every CPU adds to its own copy of a struct of `u64`s,
 //! with single instructions and no shared cache line, and any CPU reads
-//! every copy.  A safe wrapper of `alloc_percpu()`, `per_cpu_ptr()` and
-//! `for_each_possible_cpu()`, and of x86-64's `this_cpu_*()` operations,
-//! inlined: they run on every VM exit.
+//! every copy; each CPU zeroes its own, in an IPI.  A safe wrapper of
+//! `alloc_percpu()`, `per_cpu_ptr()`, `for_each_possible_cpu()`,
+//! `cpus_read_lock()` and `on_each_cpu()`, and of x86-64's `this_cpu_*()`
+//! operations, inlined: they run on every VM exit.
 
 use core::{
     arch::asm,
+    ffi::c_void,
     marker::PhantomData,
     mem::{align_of, size_of},
     ptr::{self, NonNull},
@@ -98,6 +100,68 @@ pub fn possible_cpus() -> impl Iterator<Item = Cpu> {
     })
 }
 
+/// Whether `cpu` is in `mask`.
+fn in_mask(cpu: Cpu, mask: *const bindings::cpumask) -> bool {
+    // SAFETY: `mask` is one of the kernel's CPU masks, which live as long
+    // as the kernel, and `cpu` is below `nr_cpu_ids`, so `cpu - 1` is a
+    // valid place to search after.
+    unsafe { bindings::cpumask_next(cpu.0 as i32 - 1, mask) == cpu.0 }
+}
+
+/// CPU hotplug held off, as `cpus_read_lock()` does: while this lives, the
+/// online CPUs stay online and the others offline.
+pub struct CpusHeld(PhantomData<*mut ()>);
+
+impl CpusHeld {
+    /// Waits for any CPU hotplug operation to finish.  May sleep.
+    pub fn lock() -> Self {
+        // SAFETY: taken in process context; `drop` releases it.
+        unsafe { bindings::cpus_read_lock() };
+        Self(PhantomData)
+    }
+
+    /// Runs `f` once on every online CPU, with interrupts disabled (in an
+    /// IPI, or directly on this CPU), and returns once all have run it.
+    /// `f` must not sleep.
+    pub fn on_each_online<F: Fn() + Sync>(&self, f: &F) {
+        extern "C" fn call<F: Fn() + Sync>(f: *mut c_void) {
+            // SAFETY: `on_each_online` passes a `&F` that outlives the
+            // call: it waits for every CPU.
+            unsafe { (*f.cast::<F>())() }
+        }
+        // SAFETY: `call::<F>` gets `f`, which is `Sync`, and `wait` is true,
+        // so `f` outlives every call; the online mask lives as long as the
+        // kernel.
+        unsafe {
+            bindings::on_each_cpu_cond_mask(
+                None,
+                Some(call::<F>),
+                ptr::from_ref(f).cast_mut().cast(),
+                true,
+                ptr::addr_of!(bindings::__cpu_online_mask),
+            )
+        };
+    }
+
+    /// The possible CPUs that are offline, and so run nothing.
+    pub fn offline(&self) -> impl Iterator<Item = OfflineCpu<'_>> {
+        possible_cpus()
+            .filter(|&cpu| !in_mask(cpu, ptr::addr_of!(bindings::__cpu_online_mask)))
+            .map(|cpu| OfflineCpu(cpu, PhantomData))
+    }
+}
+
+impl Drop for CpusHeld {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock`, on this task (`CpusHeld` is not `Send`).
+        unsafe { bindings::cpus_read_unlock() };
+    }
+}
+
+/// A possible CPU that stays offline for as long as a `CpusHeld` lives.
+#[derive(Clone, Copy)]
+pub struct OfflineCpu<'a>(Cpu, PhantomData<&'a CpusHeld>);
+
 /// One `T` per possible CPU, zero at first.
 pub struct PerCpu<T: U64s>(NonNull<T>);
 
@@ -124,43 +188,45 @@ impl<T: U64s> PerCpu<T> {
         self.0.as_ptr().cast::<u8>().wrapping_add(field.0).cast()
     }
 
-    /// The current CPU's `field`.
-    pub fn read_local(&self, field: Field<T>) -> u64 {
-        let value;
-        // SAFETY: on x86-64 SMP, %gs holds the current CPU's per-CPU offset,
-        // so %gs plus a per-CPU pointer to a `u64` of our allocation
-        // (`Field` checks the offset) is this CPU's copy, as in
-        // `this_cpu_read()`.  One instruction: it cannot be torn by a
-        // migration.
-        unsafe {
-            asm!(
-                "mov {value}, qword ptr gs:[{field}]",
-                value = lateout(reg) value,
-                field = in(reg) self.field(field),
-                options(nostack, readonly, preserves_flags),
-            )
-        };
-        value
+    /// Sets all of the current CPU's copy to zero.  One instruction per
+    /// `u64`, each on the CPU it runs on: with interrupts disabled, that
+    /// is the current CPU throughout.
+    pub fn zero_local(&self) {
+        for field in Field::all() {
+            // SAFETY: on x86-64 SMP, %gs holds the current CPU's per-CPU
+            // offset, so %gs plus a per-CPU pointer to a `u64` of our
+            // allocation (`Field` checks the offset) is this CPU's copy, as
+            // in `this_cpu_write()`.
+            unsafe {
+                asm!(
+                    "mov qword ptr gs:[{field}], 0",
+                    field = in(reg) self.field(field),
+                    options(nostack, preserves_flags),
+                )
+            };
+        }
     }
 
-    /// Sets the current CPU's `field` to `value`.
-    pub fn write_local(&self, field: Field<T>, value: u64) {
-        // SAFETY: as in `read_local`.
-        unsafe {
-            asm!(
-                "mov qword ptr gs:[{field}], {value}",
-                field = in(reg) self.field(field),
-                value = in(reg) value,
-                options(nostack, preserves_flags),
-            )
-        };
+    /// Sets all of `cpu`'s copy to zero.
+    pub fn zero_offline(&self, cpu: OfflineCpu<'_>) {
+        for field in Field::all() {
+            // SAFETY: `cpu` is a possible CPU, so this is the address of its
+            // copy of a `u64` of our allocation, and it is offline, so it
+            // neither adds to it nor zeroes it meanwhile.
+            unsafe {
+                let address = bindings::per_cpu_ptr(self.field(field).cast(), cpu.0 .0);
+                ptr::write_volatile(address.cast::<u64>(), 0);
+            }
+        }
     }
 
     /// Adds 1 to the current CPU's `count` and `amount` to the `u64` that
     /// follows it, where a count of events keeps their total cost.  Each add
-    /// is one instruction, so each stays correct if the task migrates.
+    /// is one instruction, so each stays correct if the task migrates; with
+    /// interrupts disabled, an IPI that zeroes this CPU's copy (see
+    /// `zero_local`) sees both adds or neither.
     pub fn count(&self, count: Pair<T>, amount: u64) {
-        // SAFETY: as in `read_local`; `Pair` checks that both `u64`s are in
+        // SAFETY: as in `zero_local`; `Pair` checks that both `u64`s are in
         // our allocation.
         unsafe {
             asm!(
