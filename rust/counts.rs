@@ -96,7 +96,7 @@ impl ExitCounts {
     pub fn snapshot(&self) -> Counters {
         let mut all = Counters::ZERO;
         self.add_to(&mut all);
-        all.total = all.by_reason.iter().copied().sum();
+        all.total_the_reasons();
         all
     }
 }
@@ -165,7 +165,7 @@ impl Host {
         let mut vms = self.vms.lock();
         vms.live.remove(&key(counts));
         counts.add_to(&mut vms.retired);
-        vms.retired.total = vms.retired.by_reason.iter().copied().sum();
+        vms.retired.total_the_reasons();
     }
 
     /// Sets every counter to zero.  Each CPU zeroes its own, between two
@@ -222,7 +222,7 @@ impl HostCounts<'_> {
             vm.add_to(&mut all);
         }
         self.unattributed.add_to(&mut all);
-        all.total = all.by_reason.iter().copied().sum();
+        all.total_the_reasons();
         all
     }
 }

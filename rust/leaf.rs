@@ -88,6 +88,12 @@ impl Counters {
         }; SLOTS],
     };
 
+    /// Sets the totals to the sum of the reasons, for counters kept by
+    /// reason only.
+    pub fn total_the_reasons(&mut self) {
+        self.total = self.by_reason.iter().copied().sum();
+    }
+
     /// Counts one exit with `vendor`'s exit reason `exit_reason`.
     pub fn record(&mut self, vendor: Vendor, exit_reason: u32, cycles: u64) {
         let one = ExitCounters { exits: 1, cycles };
